@@ -1,0 +1,23 @@
+"""Algorithm registry. Each module's `make(cfg, env, agents)` returns an `Algorithm`."""
+
+from __future__ import annotations
+
+from qtran.algorithms import iql, qmix, qtran_alt, qtran_base, vdn
+from qtran.algorithms.base import Algorithm, Batch
+from qtran.networks import Agents
+
+ALGORITHMS = {
+    "qtran-base": qtran_base.make,
+    "qtran-alt": qtran_alt.make,
+    "vdn": vdn.make,
+    "qmix": qmix.make,
+    "iql": iql.make,
+}
+
+
+def make_algorithm(cfg, env) -> Algorithm:
+    agents = Agents(env.n_agents, env.n_actions, env.obs_dim, cfg.agent.hidden, cfg.agent.shared)
+    return ALGORITHMS[cfg.algo](cfg, env, agents)
+
+
+__all__ = ["ALGORITHMS", "Algorithm", "Batch", "make_algorithm"]

@@ -1,0 +1,109 @@
+"""What an algorithm is, and the pieces every algorithm's loss is made of.
+
+An algorithm differs from the others only in how it builds a joint value from the agents'
+Q_i and which loss it minimises. Everything else (acting, replay, targets, evaluation) lives
+in the trainer.
+
+Batches hold whole episodes (time axis T = episode_limit, padded, with a mask):
+    obs[B, T+1, N, D]  state[B, T+1, S]  avail[B, T+1, N, U]
+    actions[B, T, N]   reward[B, T]      terminated[B, T]    mask[B, T]
+Index t and t+1 along the time axis are (tau, tau').
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from qtran.networks import Agents
+
+
+class Batch(NamedTuple):
+    obs: jax.Array
+    state: jax.Array
+    avail: jax.Array
+    actions: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    mask: jax.Array
+
+
+class Algorithm(NamedTuple):
+    name: str
+    agents: Agents
+    # key -> parameters of the networks beyond the agents (mixer, joint and V networks).
+    init_mixer: Callable[[jax.Array], Any]
+    # (params, target_params, batch) -> (scalar loss, dict of scalar metrics);
+    # params = {"agent": ..., "mixer": ...}.
+    loss: Callable[[Any, Any, Batch], tuple[jax.Array, dict]]
+    # (params, obs[N, D], state[S], joint_actions[K, N]) -> Q_jt[K]; None when the
+    # algorithm has no joint value (IQL).
+    joint_q: Optional[Callable] = None
+    # (params, obs[N, D], state[S]) -> V_jt; None when the algorithm has no V.
+    state_value: Optional[Callable] = None
+
+
+def chosen(q: jax.Array, actions: jax.Array) -> jax.Array:
+    """q[..., U] at integer actions[...] (leading axes broadcast)."""
+    shape = jnp.broadcast_shapes(q.shape[:-1], actions.shape)
+    q = jnp.broadcast_to(q, shape + q.shape[-1:])
+    return jnp.take_along_axis(q, jnp.broadcast_to(actions, shape)[..., None], axis=-1)[..., 0]
+
+
+def masked_q(q: jax.Array, avail: jax.Array) -> jax.Array:
+    return jnp.where(avail, q, -jnp.inf)
+
+
+def greedy(q: jax.Array, avail: jax.Array) -> jax.Array:
+    """Each agent's argmax over its available actions (ties: lowest index)."""
+    return jnp.argmax(masked_q(q, avail), axis=-1)
+
+
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    mask = mask.astype(x.dtype)
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def pool(x: jax.Array, how: str, axis: int = -2) -> jax.Array:
+    """Combine per-agent features over the agent axis: the paper sums, the released code averages."""
+    return jnp.sum(x, axis) if how == "sum" else jnp.mean(x, axis)
+
+
+def td_target(batch: Batch, gamma: float, bootstrap: bool, next_value: Callable[[], jax.Array],
+              per_agent: bool = False) -> jax.Array:
+    """y = r + gamma * (1 - terminated) * next_value(), with no gradient: [B, T] or [B, T, N].
+
+    `bootstrap` is False for one-step games, where every episode ends after its first step:
+    then y = r exactly and the target networks are not evaluated at all (half the work).
+    `per_agent` gives y a trailing agent axis (one target per agent or per head).
+    """
+    reward, keep = batch.reward, 1.0 - batch.terminated.astype(jnp.float32)
+    if per_agent:
+        reward, keep = reward[..., None], keep[..., None]
+    if not bootstrap:
+        return jax.lax.stop_gradient(reward)
+    return jax.lax.stop_gradient(reward + gamma * keep * next_value())
+
+
+class NextStep(NamedTuple):
+    """What every TD target needs about tau': the target network's outputs and u_bar'."""
+
+    target_q: jax.Array  # [B, T, N, U]
+    target_trunk: jax.Array  # [B, T, N, H]
+    actions: jax.Array  # [B, T, N], greedy over available actions
+    avail: jax.Array  # [B, T, N, U]
+
+
+def next_step(agents: Agents, params, target_params, batch: Batch, double_q: bool) -> NextStep:
+    """u_bar' from the target network (DQN) or, with double_q, from the online one."""
+    next_obs, avail = batch.obs[:, 1:], batch.avail[:, 1:]
+    tq, ttrunk = agents.apply(target_params["agent"], next_obs)
+    chooser = agents.apply(params["agent"], next_obs)[0] if double_q else tq
+    return NextStep(tq, ttrunk, greedy(chooser, avail), avail)
+
+
+def current_values(agents: Agents, params, batch: Batch):
+    """q[B, T, N, U] and trunk[B, T, N, H] of the online agents at tau."""
+    return agents.apply(params["agent"], batch.obs[:, :-1])

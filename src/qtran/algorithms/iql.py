@@ -1,0 +1,21 @@
+"""Independent Q-learning (Tan, 1993; Tampuu et al., 2017): each agent regresses its own Q_i
+onto r + gamma * max Q_i^-(tau'_i), treating the others as part of the environment."""
+
+from __future__ import annotations
+
+from qtran.algorithms.base import Algorithm, chosen, current_values, masked_mean, next_step, td_target
+
+
+def make(cfg, env, agents) -> Algorithm:
+    def loss(params, target_params, batch):
+        q, _ = current_values(agents, params, batch)
+        y = td_target(batch, cfg.gamma, not env.one_step,
+                      lambda: _next_q(params, target_params, batch), per_agent=True)
+        td = masked_mean(((chosen(q, batch.actions) - y) ** 2).mean(-1), batch.mask)
+        return td, {"loss_td": td}
+
+    def _next_q(params, target_params, batch):
+        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+        return chosen(nxt.target_q, nxt.actions)  # [B, T, N]
+
+    return Algorithm("iql", agents, init_mixer=lambda key: {}, loss=loss)

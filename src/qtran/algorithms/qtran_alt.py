@@ -1,0 +1,92 @@
+"""QTRAN-alt (Son et al., 2019, Section 3.4).
+
+The joint network is counterfactual: head i takes h_V,i(tau_i) + pool_{j != i} h_Q,j(tau_j, u_j)
+and outputs Q_jt(tau, ., u_-i) for every action of agent i, so all N heads estimate the same
+Q_jt and one pass gives every agent's counterfactual row. The loss replaces L_nopt with
+
+    L_nopt_min = (1/N) sum_i (min_{u_i} D(tau, u_i, u_-i))^2,
+    D = Q'_jt(tau, u_i, u_-i) - Q_hat_i(tau, u_i, u_-i) + V_jt(tau),
+
+and computes L_td and L_opt for every head. Unavailable actions are left out of the min.
+Condition (7) cannot always be met for N >= 3 (see SPEC.md, "Known limits"); this file
+implements the paper's loss as written and does not work around that.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from qtran.algorithms.base import (
+    Algorithm, chosen, current_values, greedy, masked_mean, masked_q, next_step, pool, td_target,
+)
+from qtran.algorithms.qtran_base import QtranNets
+from qtran.networks import MLP
+
+
+def make(cfg, env, agents) -> Algorithm:
+    nets = QtranNets(cfg, env)
+    # The counterfactual head; the released code's shape is 64 - 64 - |U|.
+    f_alt = MLP((cfg.qtran.hidden, cfg.qtran.hidden, env.n_actions))
+    n = env.n_agents
+    lam_opt, lam_nopt = cfg.qtran.lambda_opt, cfg.qtran.lambda_nopt
+
+    def init_mixer(key):
+        k_nets, k_hv, k_alt = jax.random.split(key, 3)
+        params = nets.init(k_nets, cfg.agent.hidden)
+        if "hv" not in params:  # the heads need h_V,i even when V itself is switched off
+            params["hv"] = nets.hv.init(k_hv, jnp.zeros((cfg.agent.hidden,)))
+        params["f_alt"] = f_alt.init(k_alt, jnp.zeros((cfg.qtran.hidden,)))
+        return params
+
+    def counterfactual_q(params, trunk, actions):
+        """Q_jt(tau, ., u_-i) for every agent i: [..., N, U] from trunk[..., N, H], actions[..., N]."""
+        h_q = nets.h_q(params, trunk, actions)
+        others = jnp.sum(h_q, axis=-2, keepdims=True) - h_q  # sum over j != i
+        if cfg.qtran.pooling == "mean":
+            others = others / n
+        return f_alt.apply(params["f_alt"], nets.h_v(params, trunk) + others)
+
+    def next_value(params, target_params, batch):
+        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+        rows = counterfactual_q(target_params["mixer"], nxt.target_trunk, nxt.actions)
+        if cfg.qtran.td_target == "paper":  # each head at the next greedy joint action
+            return chosen(rows, nxt.actions)  # [B, T, N]
+        best = masked_q(rows, nxt.avail).max(-1).max(-1)  # code: one target for every head
+        return jnp.broadcast_to(best[..., None], best.shape + (n,))
+
+    def loss(params, target_params, batch):
+        mixer = params["mixer"]
+        q, trunk = current_values(agents, params, batch)
+        avail = batch.avail[:, :-1]
+        y = td_target(batch, cfg.gamma, not env.one_step,
+                      lambda: next_value(params, target_params, batch), per_agent=True)
+
+        rows = counterfactual_q(mixer, trunk, batch.actions)  # [B, T, N, U]
+        td = masked_mean(((chosen(rows, batch.actions) - y) ** 2).mean(-1), batch.mask)
+
+        state_v = nets.state_value(mixer, trunk)[..., None]  # [B, T, 1]
+        u_bar = greedy(q, avail)
+        q_prime_greedy = masked_q(q, avail).max(-1).sum(-1, keepdims=True)
+        q_hat_greedy = jax.lax.stop_gradient(chosen(counterfactual_q(mixer, trunk, u_bar), u_bar))
+        opt = masked_mean(((q_prime_greedy - q_hat_greedy + state_v) ** 2).mean(-1), batch.mask)
+
+        # D(tau, u_i, u_-i) for every agent i and every own action u_i: [B, T, N, U].
+        q_taken = chosen(q, batch.actions)
+        q_prime_rows = q + (q_taken.sum(-1, keepdims=True) - q_taken)[..., None]
+        d = q_prime_rows - jax.lax.stop_gradient(rows) + state_v[..., None]
+        d_min = jnp.min(jnp.where(avail, d, jnp.inf), axis=-1)
+        nopt = masked_mean((d_min**2).mean(-1), batch.mask)
+        return td + lam_opt * opt + lam_nopt * nopt, {"loss_td": td, "loss_opt": opt, "loss_nopt": nopt}
+
+    def joint_q(params, obs, state, joint_actions):
+        """Q_jt as the mean of the N heads' estimates."""
+        _, trunk = agents.apply(params["agent"], obs)
+        trunk = jnp.broadcast_to(trunk, joint_actions.shape + trunk.shape[-1:])
+        return chosen(counterfactual_q(params["mixer"], trunk, joint_actions), joint_actions).mean(-1)
+
+    def state_value(params, obs, state):
+        _, trunk = agents.apply(params["agent"], obs)
+        return nets.state_value(params["mixer"], trunk)
+
+    return Algorithm("qtran-alt", agents, init_mixer, loss, joint_q, state_value)

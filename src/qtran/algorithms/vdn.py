@@ -1,0 +1,23 @@
+"""VDN (Sunehag et al., 2018): Q_jt = sum_i Q_i, trained end to end on the team TD error."""
+
+from __future__ import annotations
+
+from qtran.algorithms.base import Algorithm, chosen, current_values, masked_mean, next_step, td_target
+
+
+def make(cfg, env, agents) -> Algorithm:
+    def next_value(params, target_params, batch):
+        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+        return chosen(nxt.target_q, nxt.actions).sum(-1)
+
+    def loss(params, target_params, batch):
+        q, _ = current_values(agents, params, batch)
+        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(params, target_params, batch))
+        td = masked_mean((chosen(q, batch.actions).sum(-1) - y) ** 2, batch.mask)
+        return td, {"loss_td": td}
+
+    def joint_q(params, obs, state, joint_actions):
+        q, _ = agents.apply(params["agent"], obs)  # [N, U]
+        return chosen(q, joint_actions).sum(-1)
+
+    return Algorithm("vdn", agents, init_mixer=lambda key: {}, loss=loss, joint_q=joint_q)

@@ -1,0 +1,175 @@
+"""Typed configuration and `key=value` overrides.
+
+The defaults are the paper's choices where the paper states one, otherwise the authors'
+released code's (see shared SPEC.md). OmegaConf gives Hydra-style dotted overrides on top of
+these dataclasses, with type checking and unknown keys refused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from qtran.envs import FAMILIES, family
+from qtran.errors import UserError
+
+
+@dataclass
+class EpsConfig:
+    start: float = 1.0
+    end: float = 0.1
+    # Environment steps of the linear anneal from start to end; None means 45% of `steps`
+    # (the released code's schedule). start = end = 1 is full exploration.
+    anneal_steps: Optional[int] = None
+
+
+@dataclass
+class EvalConfig:
+    # Environment steps between greedy evaluations; None means steps / 20.
+    interval: Optional[int] = None
+    episodes: int = 32
+
+
+@dataclass
+class AgentConfig:
+    hidden: int = 64
+    # true: one network for all agents with a one-hot agent id appended to the observation;
+    # false: each agent has its own parameters.
+    shared: bool = True
+
+
+@dataclass
+class QtranConfig:
+    lambda_opt: float = 1.0
+    lambda_nopt: float = 1.0
+    # paper: a state-value network V_jt; false: V = 0, as in the released code.
+    v_net: bool = True
+    # How per-agent hidden features are combined: paper "sum", released code "mean".
+    pooling: str = "sum"
+    # paper: y = r + g Q_jt^-(tau', u_bar'); code: base r + g sum_i max Q_i^-,
+    # alt r + g max_i max_a Q_jt,i^-(tau', a, u_bar'_-i).
+    td_target: str = "paper"
+    hidden: int = 64
+
+
+@dataclass
+class QmixConfig:
+    embed: int = 32
+    # QMIX paper: 2-layer hypernetworks; the QTRAN code: embed 64, 1 layer.
+    hypernet_layers: int = 2
+    hypernet_hidden: int = 64
+
+
+@dataclass
+class Config:
+    algo: str = "qtran-base"
+    env: Any = None  # filled with the chosen family's config dataclass
+    seeds: int = 1  # number of seeds, trained together as one vmapped batch
+    seed: int = 0  # first seed; the run uses seed, seed+1, ..., seed+seeds-1
+    steps: int = 20000  # environment steps per seed
+    n_envs: int = 1  # parallel environments per seed
+    batch_size: int = 32  # episodes per gradient update
+    buffer_size: int = 5000  # episodes kept in replay
+    lr: float = 5e-4
+    adam_eps: float = 1e-8
+    gamma: float = 0.99
+    grad_clip: float = 0.0  # global-norm clip; 0 turns it off
+    target_update_interval: int = 200  # gradient updates between hard target copies
+    warmup_steps: int = 320  # first steps act uniformly at random and do not update
+    updates_per_step: float = 1.0  # gradient updates per environment step
+    double_q: bool = False  # pick next greedy actions with the online network
+    eps: EpsConfig = field(default_factory=EpsConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    qtran: QtranConfig = field(default_factory=QtranConfig)
+    qmix: QmixConfig = field(default_factory=QmixConfig)
+    out: Optional[str] = None  # run directory; None means runs/<algo>-<env>-<time>
+    progress: bool = True
+    tensorboard: bool = True
+
+
+def _split(arg: str) -> tuple[str, str]:
+    if "=" not in arg or arg.startswith("="):
+        raise UserError(f"expected key=value, got {arg!r}")
+    key, value = arg.split("=", 1)
+    return key.strip(), value
+
+
+def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """Defaults, then `key=value` overrides; `env=NAME` picks the environment family."""
+    pairs = [_split(a) for a in overrides]
+    env_name = "matrix"
+    rest = []
+    for key, value in pairs:
+        if key in ("env", "env.name"):
+            env_name = value
+        else:
+            rest.append(f"{key}={value}")
+    base = OmegaConf.structured(Config(env=family(env_name).config()))
+    OmegaConf.set_struct(base, True)
+    try:
+        cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(rest))
+    except OmegaConfBaseException as err:
+        raise UserError(_one_line(err)) from None
+    validate(cfg)
+    return cfg
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    key = getattr(err, "full_key", None)
+    if isinstance(err, KeyError) and key:
+        return f"unknown setting {key!r}"
+    return f"{key}: {text}" if key else text
+
+
+def validate(cfg: DictConfig) -> None:
+    from qtran.algorithms import ALGORITHMS  # late: algorithms import networks, not config
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise UserError(message)
+
+    need(cfg.algo in ALGORITHMS, f"unknown algorithm {cfg.algo!r}; choose one of {', '.join(ALGORITHMS)}")
+    need(cfg.env.name in FAMILIES, f"unknown environment {cfg.env.name!r}")
+    need(cfg.seeds >= 1, f"seeds must be at least 1, got {cfg.seeds}")
+    need(cfg.seed >= 0, f"seed must be non-negative, got {cfg.seed}")
+    need(cfg.steps >= 1, f"steps must be at least 1, got {cfg.steps}")
+    for key in ("n_envs", "batch_size", "buffer_size", "target_update_interval", "agent.hidden",
+                "qtran.hidden", "qmix.embed", "qmix.hypernet_hidden", "eval.episodes"):
+        value = OmegaConf.select(cfg, key)
+        need(value >= 1, f"{key} must be at least 1, got {value}")
+    need(cfg.warmup_steps >= 0, f"warmup_steps must be non-negative, got {cfg.warmup_steps}")
+    need(cfg.lr > 0 and math.isfinite(cfg.lr), f"lr must be positive, got {cfg.lr}")
+    need(cfg.adam_eps > 0, f"adam_eps must be positive, got {cfg.adam_eps}")
+    need(0.0 <= cfg.gamma <= 1.0, f"gamma must be in [0, 1], got {cfg.gamma}")
+    need(cfg.grad_clip >= 0, f"grad_clip must be non-negative, got {cfg.grad_clip}")
+    need(cfg.updates_per_step > 0, f"updates_per_step must be positive, got {cfg.updates_per_step}")
+    for key in ("eps.start", "eps.end"):
+        value = OmegaConf.select(cfg, key)
+        need(0.0 <= value <= 1.0, f"{key} must be in [0, 1], got {value}")
+    if cfg.eps.anneal_steps is not None:
+        need(cfg.eps.anneal_steps >= 0, f"eps.anneal_steps must be non-negative, got {cfg.eps.anneal_steps}")
+    if cfg.eval.interval is not None:
+        need(cfg.eval.interval >= 1, f"eval.interval must be at least 1, got {cfg.eval.interval}")
+    need(cfg.qtran.pooling in ("sum", "mean"), f"qtran.pooling must be sum or mean, got {cfg.qtran.pooling!r}")
+    need(cfg.qtran.td_target in ("paper", "code"),
+         f"qtran.td_target must be paper or code, got {cfg.qtran.td_target!r}")
+    need(cfg.qtran.lambda_opt >= 0 and cfg.qtran.lambda_nopt >= 0, "qtran lambdas must be non-negative")
+    need(cfg.qmix.hypernet_layers in (1, 2), f"qmix.hypernet_layers must be 1 or 2, got {cfg.qmix.hypernet_layers}")
+
+
+def anneal_steps(cfg: DictConfig) -> int:
+    return int(0.45 * cfg.steps) if cfg.eps.anneal_steps is None else int(cfg.eps.anneal_steps)
+
+
+def eval_interval(cfg: DictConfig) -> int:
+    return max(1, cfg.steps // 20) if cfg.eval.interval is None else int(cfg.eval.interval)
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg)

@@ -1,0 +1,34 @@
+"""Environment registry: each family has a config dataclass (its `env.*` settings) and a builder."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from qtran.envs.base import Env
+from qtran.envs.matrix import MatrixConfig, load_payoff, make_matrix_game
+from qtran.errors import UserError
+
+
+class Family(NamedTuple):
+    config: type
+    build: Callable[[Any], Env]
+
+
+def _matrix(cfg: Any) -> Env:
+    return make_matrix_game(load_payoff(str(cfg.payoff)), name=f"matrix:{cfg.payoff}")
+
+
+FAMILIES: dict[str, Family] = {"matrix": Family(MatrixConfig, _matrix)}
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise UserError(f"unknown environment {name!r}; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def make_env(cfg: Any) -> Env:
+    return family(cfg.name).build(cfg)
+
+
+__all__ = ["Env", "FAMILIES", "family", "make_env"]

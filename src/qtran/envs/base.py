@@ -1,0 +1,49 @@
+"""The environment interface every qtran environment implements.
+
+An environment is a bundle of pure functions plus its sizes. Nothing in it holds mutable
+state, so every function can be jitted, vmapped over seeds or parallel environments, and
+scanned over time:
+
+    reset(key)                      -> (obs[N, obs_dim], state)
+    step(key, state, actions[N])    -> (obs[N, obs_dim], state, team_reward, done, info)
+    avail_actions(state)            -> bool[N, n_actions]
+    global_state(state)             -> float[state_dim]     (what QMIX's mixer conditions on)
+
+`done` means the episode really ended (a terminal state: no bootstrapping from the next
+observation). Episodes cut by a time limit report `done = False` and are stopped by the
+trainer after `episode_limit` steps; the replay buffer keeps the two apart.
+
+`info` is a dict of scalar arrays (may be empty); its keys must be the same at every step.
+
+`one_step` marks games whose every episode terminates after one step; `single_state` marks games with one constant observation (matrix games, one-step Gaussian
+squeeze with a fixed s): for them the trainer can print the whole learned Q tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+
+Array = jax.Array
+
+
+@dataclass(frozen=True)
+class Env:
+    name: str
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+    episode_limit: int
+    reset: Callable[[Array], tuple[Array, Any]]
+    step: Callable[[Array, Any, Array], tuple[Array, Any, Array, Array, dict]]
+    avail_actions: Callable[[Any], Array]
+    global_state: Callable[[Any], Array]
+    single_state: bool = False
+    # Every episode ends terminally after its first step (matrix games, Gaussian squeeze), so
+    # TD targets are the reward alone and the trainer skips the target networks.
+    one_step: bool = False
+    # Anything an environment wants reports to know (payoff tensor, action names, optimum).
+    meta: dict = field(default_factory=dict, compare=False, hash=False)

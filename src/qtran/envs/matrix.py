@@ -1,0 +1,119 @@
+"""Single-state matrix games: N agents, |U| actions each, a payoff tensor of shape |U|^N.
+
+Every episode is one step. Each agent observes the same constant (a single 1.0); the
+global state is that constant too, so only the agents' identities tell them apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from qtran.envs.base import Env
+from qtran.errors import UserError
+
+# Presets. Sources: table1 is the paper's Table 1a (Son et al., 2019); the climbing and
+# penalty games are Claus & Boutilier (1998), the ones the authors' released code also tried.
+PRESETS: dict[str, list] = {
+    "table1": [[8, -12, -12], [-12, 0, 0], [-12, 0, 0]],
+    "climbing": [[11, -30, 0], [-30, 7, 6], [0, 0, 5]],
+    "penalty": [[-10, 0, 10], [0, 2, 0], [10, 0, -10]],
+}
+
+
+@dataclass
+class MatrixConfig:
+    """`env=matrix` settings."""
+
+    name: str = "matrix"
+    # A preset name (table1, climbing, penalty) or a .json / .npy file holding a |U|^N tensor.
+    payoff: str = "table1"
+
+
+def load_payoff(spec: str) -> np.ndarray:
+    """A payoff tensor from a preset name or a .json / .npy file, validated."""
+    if spec in PRESETS:
+        payoff = np.asarray(PRESETS[spec], dtype=np.float64)
+    else:
+        payoff = _read_payoff_file(spec)
+    return validate_payoff(payoff, source=spec)
+
+
+def _read_payoff_file(spec: str) -> np.ndarray:
+    path = Path(spec)
+    if path.suffix not in (".json", ".npy"):
+        raise UserError(
+            f"env.payoff={spec!r} is neither a preset ({', '.join(sorted(PRESETS))}) "
+            "nor a .json or .npy file"
+        )
+    if not path.is_file():
+        raise UserError(f"payoff file not found: {spec}")
+    try:
+        if path.suffix == ".npy":
+            # allow_pickle=False: a payoff file must never run code when loaded.
+            return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+        data = json.loads(path.read_text())
+        if isinstance(data, dict):
+            data = data.get("payoff")
+        return np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, OSError) as err:
+        raise UserError(f"cannot read payoff from {spec}: {err}".splitlines()[0]) from None
+
+
+def validate_payoff(payoff: np.ndarray, source: str = "payoff") -> np.ndarray:
+    if payoff.ndim < 1 or payoff.size == 0:
+        raise UserError(f"{source}: payoff must be a non-empty tensor of shape |U|^N")
+    if len(set(payoff.shape)) != 1:
+        raise UserError(
+            f"{source}: payoff shape {payoff.shape} is not |U|^N "
+            "(every agent must have the same number of actions)"
+        )
+    if payoff.shape[0] < 2:
+        raise UserError(f"{source}: payoff needs at least 2 actions per agent")
+    if not np.all(np.isfinite(payoff)):
+        raise UserError(f"{source}: payoff holds NaN or infinite values")
+    return payoff
+
+
+def make_matrix_game(payoff: np.ndarray, name: str = "matrix") -> Env:
+    payoff = validate_payoff(np.asarray(payoff, dtype=np.float64))
+    n_agents, n_actions = payoff.ndim, payoff.shape[0]
+    table = jnp.asarray(payoff, dtype=jnp.float32)
+    obs = jnp.ones((n_agents, 1), jnp.float32)
+
+    def reset(key):
+        del key
+        return obs, jnp.zeros((), jnp.int32)
+
+    def step(key, state, actions):
+        del key
+        reward = table[tuple(actions[i] for i in range(n_agents))]
+        return obs, state + 1, reward, jnp.bool_(True), {}
+
+    def avail_actions(state):
+        del state
+        return jnp.ones((n_agents, n_actions), bool)
+
+    def global_state(state):
+        del state
+        return jnp.ones((1,), jnp.float32)
+
+    return Env(
+        name=name,
+        n_agents=n_agents,
+        n_actions=n_actions,
+        obs_dim=1,
+        state_dim=1,
+        episode_limit=1,
+        reset=reset,
+        step=step,
+        avail_actions=avail_actions,
+        global_state=global_state,
+        single_state=True,
+        one_step=True,
+        meta={"payoff": payoff, "optimum": float(payoff.max())},
+    )

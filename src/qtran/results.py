@@ -1,0 +1,101 @@
+"""Run directories: resolved config, metrics CSV, TensorBoard events and summary.json.
+
+Every number a report or figure shows is read back from these files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qtran.errors import UserError
+
+METRIC_COLUMNS = ["step", "seed", "eval_return", "train_return", "epsilon",
+                  "loss", "loss_td", "loss_opt", "loss_nopt"]
+
+
+def default_out(algo: str, env_name: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path("runs") / f"{algo}-{env_name.replace(':', '-')}-{stamp}")
+
+
+def prepare_run_dir(path: str | Path) -> Path:
+    """Create the directory and prove it is writable, before any training starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write to out={path}: {err.strerror or err}") from None
+    return path
+
+
+def to_jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    return value
+
+
+class RunWriter:
+    """Appends metrics rows (CSV, and TensorBoard when enabled) and writes the summary."""
+
+    def __init__(self, path: Path, tensorboard: bool = True):
+        self.path = path
+        self._csv_file = open(path / "metrics.csv", "w", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        self._csv.writeheader()
+        self._tb = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(logdir=str(path / "tb"))
+
+    def log(self, step: int, seeds: list[int], per_seed: dict[str, np.ndarray]) -> None:
+        for k, seed in enumerate(seeds):
+            row = {"step": step, "seed": seed}
+            row.update({name: _fmt(values[k]) for name, values in per_seed.items()})
+            self._csv.writerow(row)
+        self._csv_file.flush()
+        if self._tb is not None:
+            for name, values in per_seed.items():
+                values = np.asarray(values, dtype=float)
+                if np.all(np.isfinite(values)):
+                    self._tb.add_scalar(f"{name}/mean", float(values.mean()), step)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(self.path / "summary.json", summary)
+
+    def close(self) -> None:
+        self._csv_file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _fmt(value) -> str:
+    value = float(value)
+    return "" if not np.isfinite(value) else f"{value:.6g}"
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(to_jsonable(data), indent=1))
+    tmp.replace(path)
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise UserError(f"no summary.json in {run_dir} (not a finished qtran run directory)")
+    return json.loads(path.read_text())

@@ -1,0 +1,54 @@
+"""Decentralised acting: every agent picks its action from its own Q_i only."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from qtran.algorithms.base import Batch, greedy
+from qtran.envs.base import Env
+from qtran.networks import Agents
+
+
+def epsilon_greedy(key, q, avail, eps):
+    """Per agent: with probability eps a uniformly random available action, else its argmax."""
+    k_explore, k_random = jax.random.split(key)
+    random_actions = jax.random.categorical(k_random, jnp.where(avail, 0.0, -jnp.inf))
+    explore = jax.random.uniform(k_explore, random_actions.shape) < eps
+    return jnp.where(explore, random_actions, greedy(q, avail))
+
+
+def run_episode(env: Env, agents: Agents, agent_params, key, eps) -> tuple[Batch, jax.Array]:
+    """One episode of at most `episode_limit` steps; returns it padded, and its return.
+
+    Steps after the episode ended are still computed (shapes stay fixed) but masked out.
+    """
+    k_reset, k_steps = jax.random.split(key)
+    obs, state = env.reset(k_reset)
+
+    def step(carry, key):
+        obs, state, finished = carry
+        k_act, k_env = jax.random.split(key)
+        avail = env.avail_actions(state)
+        q, _ = agents.apply(agent_params, obs)
+        actions = epsilon_greedy(k_act, q, avail, eps)
+        next_obs, next_state, reward, done, _ = env.step(k_env, state, actions)
+        active = ~finished
+        record = (obs, env.global_state(state), avail, actions, jnp.where(active, reward, 0.0),
+                  done & active, active)
+        return (next_obs, next_state, finished | done), record
+
+    keys = jax.random.split(k_steps, env.episode_limit)
+    (last_obs, last_state, _), rec = jax.lax.scan(step, (obs, state, jnp.bool_(False)), keys)
+    obs_seq, state_seq, avail_seq, actions, reward, terminated, mask = rec
+    append = lambda seq, last: jnp.concatenate([seq, last[None]], axis=0)  # noqa: E731
+    episode = Batch(
+        obs=append(obs_seq, last_obs),
+        state=append(state_seq, env.global_state(last_state)),
+        avail=append(avail_seq, env.avail_actions(last_state)),
+        actions=actions.astype(jnp.int32),
+        reward=reward.astype(jnp.float32),
+        terminated=terminated,
+        mask=mask,
+    )
+    return episode, reward.sum()

@@ -1,0 +1,197 @@
+"""One trainer for every algorithm.
+
+Training runs in chunks: a jitted `lax.scan` over a fixed number of iterations, then back to
+Python to evaluate, log and draw the progress bar. Seeds are the leading axis of the whole
+training state and are `vmap`ped; the iteration counter is shared by all seeds and stays
+unbatched, so schedule decisions (warm-up, target copies) are real branches, not selects.
+
+One iteration, per seed: run `n_envs` episodes epsilon-greedily, store them, then (after the
+warm-up) do K gradient updates on batches sampled from replay, copying the target network
+every `target_update_interval` updates.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from qtran.algorithms import Algorithm
+from qtran.config import anneal_steps, eval_interval
+from qtran.envs.base import Env
+from qtran.replay import Buffer, add, init_buffer, sample
+from qtran.rollout import run_episode
+
+
+class TrainState(NamedTuple):
+    params: Any  # {"agent": ..., "mixer": ...}
+    target_params: Any
+    opt_state: Any
+    buffer: Buffer
+    key: jax.Array
+    eval_key: jax.Array
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Step bookkeeping derived from the config; all plain Python ints."""
+
+    steps_per_iter: int  # environment steps one iteration collects
+    updates_per_iter: int
+    total_iters: int
+    first_train_iter: int  # first iteration that updates (after the warm-up)
+    chunk_iters: int  # iterations between evaluations
+
+    @classmethod
+    def from_config(cls, cfg, env: Env) -> "Schedule":
+        steps_per_iter = cfg.n_envs * env.episode_limit
+        return cls(
+            steps_per_iter=steps_per_iter,
+            updates_per_iter=max(1, round(steps_per_iter * cfg.updates_per_step)),
+            total_iters=math.ceil(cfg.steps / steps_per_iter),
+            first_train_iter=math.ceil(cfg.warmup_steps / steps_per_iter),
+            chunk_iters=max(1, math.ceil(eval_interval(cfg) / steps_per_iter)),
+        )
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.total_iters / self.chunk_iters)
+
+
+def epsilon(cfg, env_step):
+    """Linear anneal from eps.start to eps.end over eps.anneal_steps, then constant."""
+    span = anneal_steps(cfg)
+    frac = jnp.clip(env_step / span, 0.0, 1.0) if span > 0 else 1.0
+    return cfg.eps.start + frac * (cfg.eps.end - cfg.eps.start)
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+    adam = optax.adam(cfg.lr, eps=cfg.adam_eps)
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), adam) if cfg.grad_clip > 0 else adam
+
+
+class Trainer:
+    """Jitted pieces for one (config, environment, algorithm); all take seed-batched state."""
+
+    def __init__(self, cfg, env: Env, algo: Algorithm):
+        self.cfg, self.env, self.algo = cfg, env, algo
+        self.schedule = Schedule.from_config(cfg, env)
+        self.optimizer = make_optimizer(cfg)
+        self.init = jax.jit(jax.vmap(self._init_one))
+        self.chunk = jax.jit(self._chunk)
+        self.evaluate = jax.jit(jax.vmap(self._evaluate_one, in_axes=(0, None)))
+        self.compile_seconds = 0.0
+
+    # ---- state -------------------------------------------------------------------------
+    def _init_one(self, key) -> TrainState:
+        k_agent, k_mixer, k_train, k_eval = jax.random.split(key, 4)
+        params = {"agent": self.algo.agents.init(k_agent), "mixer": self.algo.init_mixer(k_mixer)}
+        return TrainState(params, params, self.optimizer.init(params),
+                          init_buffer(self.env, self.cfg.buffer_size), k_train, k_eval)
+
+    def seed_keys(self, seeds) -> jax.Array:
+        return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+
+    # ---- one iteration (per seed; `it` is shared and unbatched) --------------------------
+    def _collect(self, state: TrainState, key, eps):
+        keys = jax.random.split(key, self.cfg.n_envs)
+        episodes, returns = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
+            self.env, self.algo.agents, state.params["agent"], keys, eps)
+        return state._replace(buffer=add(state.buffer, episodes)), returns.mean()
+
+    def _update(self, state: TrainState, key, sync):
+        batch = sample(state.buffer, key, self.cfg.batch_size)
+        (loss, metrics), grads = jax.value_and_grad(self.algo.loss, has_aux=True)(
+            state.params, state.target_params, batch)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        target = jax.lax.cond(sync, lambda: params, lambda: state.target_params)
+        return state._replace(params=params, target_params=target, opt_state=opt_state), \
+            dict(metrics, loss=loss)
+
+    def _iteration(self, state: TrainState, it):
+        s = self.schedule
+        env_step = it * s.steps_per_iter
+        training = it >= s.first_train_iter
+        eps = jnp.where(training, epsilon(self.cfg, env_step), 1.0)
+        key, k_collect, k_update = jax.random.split(state.key, 3)
+        state, train_return = self._collect(state._replace(key=key), k_collect, eps)
+        first_update = (it - s.first_train_iter) * s.updates_per_iter
+
+        def do_updates(state):
+            def one(state, k):
+                u = first_update + k
+                return self._update(state, jax.random.fold_in(k_update, k),
+                                    (u + 1) % self.cfg.target_update_interval == 0)
+            state, metrics = jax.lax.scan(one, state, jnp.arange(s.updates_per_iter))
+            return state, jax.tree.map(jnp.mean, metrics)
+
+        def no_update(state):
+            return state, jax.tree.map(lambda x: jnp.zeros((), x.dtype), self._metric_shapes())
+
+        state, metrics = jax.lax.cond(training, do_updates, no_update, state)
+        return state, dict(metrics, train_return=train_return, epsilon=eps, trained=training)
+
+    def _metric_shapes(self):
+        def probe():
+            st = self._init_one(jax.random.PRNGKey(0))
+            return self._update(st, jax.random.PRNGKey(0), False)[1]
+        return jax.eval_shape(probe)
+
+    def _chunk(self, states: TrainState, start):
+        """chunk_iters iterations from `start`; iterations past the budget are skipped."""
+        def body(states, it):
+            def run(states):
+                return jax.vmap(self._iteration, in_axes=(0, None))(states, it)
+
+            def skip(states):
+                shapes = jax.eval_shape(run, states)[1]
+                return states, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+
+            states, metrics = jax.lax.cond(it < self.schedule.total_iters, run, skip, states)
+            return states, dict(metrics, active=it < self.schedule.total_iters)
+
+        return jax.lax.scan(body, states, start + jnp.arange(self.schedule.chunk_iters))
+
+    # ---- evaluation --------------------------------------------------------------------
+    def _evaluate_one(self, state: TrainState, index):
+        """Mean return of eval.episodes greedy episodes (eps = 0)."""
+        keys = jax.random.split(jax.random.fold_in(state.eval_key, index), self.cfg.eval.episodes)
+        _, returns = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
+            self.env, self.algo.agents, state.params["agent"], keys, 0.0)
+        return returns.mean()
+
+    def compile(self, states: TrainState) -> None:
+        """Compile the chunk ahead of time so compile time can be reported apart."""
+        t0 = time.perf_counter()
+        self.chunk = jax.jit(self._chunk).lower(states, jnp.int32(0)).compile()
+        self.compile_seconds = time.perf_counter() - t0
+
+
+def single_state_tables(algo: Algorithm, env: Env, params) -> dict[str, np.ndarray]:
+    """Learned Q_i, Q_jt, Q'_jt (and V) over the whole joint action space, per seed.
+
+    Only meaningful for single-state games; params carry a leading seed axis.
+    """
+    n, u = env.n_agents, env.n_actions
+    obs, env_state = env.reset(jax.random.PRNGKey(0))
+    gstate = env.global_state(env_state)
+    joint = jnp.stack([a.ravel() for a in jnp.indices((u,) * n)], axis=-1)  # [U^N, N]
+
+    def one(p):
+        q_i, _ = algo.agents.apply(p["agent"], obs)  # [N, U]
+        q_prime = jnp.take_along_axis(q_i[None], joint[..., None], axis=-1)[..., 0].sum(-1)
+        out = {"q_i": q_i, "q_prime_jt": q_prime.reshape((u,) * n)}
+        if algo.joint_q is not None:
+            out["q_jt"] = algo.joint_q(p, obs, gstate, joint).reshape((u,) * n)
+        if algo.state_value is not None:
+            out["v"] = algo.state_value(p, obs, gstate)
+        return out
+
+    return jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(params))
