@@ -40,6 +40,11 @@ def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: s
 
     `cfg` is a config from `make_config`, or a list of `key=value` overrides.
     """
+    return fit(cfg, write=write, desc=desc)[1]
+
+
+def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None):
+    """As `train`, returning (final seed-batched TrainState, summary)."""
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
     env = make_env(cfg.env)
@@ -100,7 +105,7 @@ def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: s
         summary["run_dir"] = str(writer.path)
         writer.write_summary(summary)
         writer.close()
-    return summary
+    return states, summary
 
 
 def single_state_summary(algo, env, params) -> dict:

@@ -43,6 +43,8 @@ class Algorithm(NamedTuple):
     joint_q: Optional[Callable] = None
     # (params, obs[N, D], state[S]) -> V_jt; None when the algorithm has no V.
     state_value: Optional[Callable] = None
+    # Algorithm-specific functions worth reaching from outside (tests, figures).
+    extras: dict = {}
 
 
 def chosen(q: jax.Array, actions: jax.Array) -> jax.Array:

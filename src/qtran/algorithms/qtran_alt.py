@@ -24,6 +24,31 @@ from qtran.algorithms.qtran_base import QtranNets
 from qtran.networks import MLP
 
 
+def opt_loss_all_heads(q, avail, rows_at_greedy, v):
+    """L_opt averaged over heads: (1/N) sum_i (Q'_jt(u_bar) - Q_hat_i(u_bar) + V)^2.
+
+    q[..., N, U] agent values, rows_at_greedy[..., N, U] the heads evaluated with u_-i = u_bar_-i,
+    v[...] the state value. Returns [...].
+    """
+    u_bar = greedy(q, avail)
+    q_prime_greedy = masked_q(q, avail).max(-1).sum(-1, keepdims=True)
+    q_hat = jax.lax.stop_gradient(chosen(rows_at_greedy, u_bar))
+    return ((q_prime_greedy - q_hat + v[..., None]) ** 2).mean(-1)
+
+
+def nopt_min_loss(q, actions, avail, rows, v):
+    """L_nopt_min: (1/N) sum_i (min_{u_i} D(u_i, u_-i))^2 over available u_i; returns [...].
+
+    D(u_i, u_-i) = Q_i(u_i) + sum_{j != i} Q_j(u_j) - Q_hat_i(u_i, u_-i) + V, with rows[..., N, U]
+    the heads evaluated at the sampled u_-i.
+    """
+    q_taken = chosen(q, actions)
+    q_prime_rows = q + (q_taken.sum(-1, keepdims=True) - q_taken)[..., None]
+    d = q_prime_rows - jax.lax.stop_gradient(rows) + v[..., None, None]
+    d_min = jnp.min(jnp.where(avail, d, jnp.inf), axis=-1)
+    return (d_min**2).mean(-1)
+
+
 def make(cfg, env, agents) -> Algorithm:
     nets = QtranNets(cfg, env)
     # The counterfactual head; the released code's shape is 64 - 64 - |U|.
@@ -65,18 +90,11 @@ def make(cfg, env, agents) -> Algorithm:
         rows = counterfactual_q(mixer, trunk, batch.actions)  # [B, T, N, U]
         td = masked_mean(((chosen(rows, batch.actions) - y) ** 2).mean(-1), batch.mask)
 
-        state_v = nets.state_value(mixer, trunk)[..., None]  # [B, T, 1]
+        state_v = nets.state_value(mixer, trunk)
         u_bar = greedy(q, avail)
-        q_prime_greedy = masked_q(q, avail).max(-1).sum(-1, keepdims=True)
-        q_hat_greedy = jax.lax.stop_gradient(chosen(counterfactual_q(mixer, trunk, u_bar), u_bar))
-        opt = masked_mean(((q_prime_greedy - q_hat_greedy + state_v) ** 2).mean(-1), batch.mask)
-
-        # D(tau, u_i, u_-i) for every agent i and every own action u_i: [B, T, N, U].
-        q_taken = chosen(q, batch.actions)
-        q_prime_rows = q + (q_taken.sum(-1, keepdims=True) - q_taken)[..., None]
-        d = q_prime_rows - jax.lax.stop_gradient(rows) + state_v[..., None]
-        d_min = jnp.min(jnp.where(avail, d, jnp.inf), axis=-1)
-        nopt = masked_mean((d_min**2).mean(-1), batch.mask)
+        rows_greedy = counterfactual_q(mixer, trunk, u_bar)
+        opt = masked_mean(opt_loss_all_heads(q, avail, rows_greedy, state_v), batch.mask)
+        nopt = masked_mean(nopt_min_loss(q, batch.actions, avail, rows, state_v), batch.mask)
         return td + lam_opt * opt + lam_nopt * nopt, {"loss_td": td, "loss_opt": opt, "loss_nopt": nopt}
 
     def joint_q(params, obs, state, joint_actions):
@@ -89,4 +107,5 @@ def make(cfg, env, agents) -> Algorithm:
         _, trunk = agents.apply(params["agent"], obs)
         return nets.state_value(params["mixer"], trunk)
 
-    return Algorithm("qtran-alt", agents, init_mixer, loss, joint_q, state_value)
+    return Algorithm("qtran-alt", agents, init_mixer, loss, joint_q, state_value,
+                     extras={"counterfactual_q": counterfactual_q})

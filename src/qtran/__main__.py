@@ -1,0 +1,5 @@
+import sys
+
+from qtran.cli import main
+
+sys.exit(main())

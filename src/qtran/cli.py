@@ -1,0 +1,118 @@
+"""The `qtran` command.
+
+    qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
+                seeds=<int> steps=<int> out=<dir> [key=value ...]
+    qtran reproduce table1 [out=<dir>] [key=value ...]
+    qtran report table1 RUN_DIR
+    qtran config [key=value ...]         print the resolved configuration
+
+Mistakes in the input print one line and exit with status 2 before any training starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qtran.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2, instead of argparse's usage dump
+        raise UserError(message)
+
+
+def _pop_out(overrides: list[str], default: str) -> tuple[str, list[str]]:
+    out, rest = default, []
+    for item in overrides:
+        if item.startswith("out="):
+            out = item[4:]
+        else:
+            rest.append(item)
+    return out, rest
+
+
+def cmd_train(args) -> int:
+    from qtran.config import make_config
+    from qtran.run import train
+
+    cfg = make_config(args.overrides)
+    summary = train(cfg)
+    returns = summary["final_eval_return"]
+    print(f"{cfg.algo} on {summary['env']}: final greedy return per seed {[round(r, 3) for r in returns]}")
+    if "greedy_joint_actions" in summary:
+        print(f"greedy joint actions per seed: {summary['greedy_joint_actions']}")
+    print(f"run directory: {summary['run_dir']}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    if args.what != "table1":
+        raise UserError(f"unknown experiment {args.what!r}; available: table1")
+    from qtran.experiments import table1
+
+    out, rest = _pop_out(args.overrides, "runs/table1")
+    for item in rest:
+        if item.split("=", 1)[0] in ("algo", "env", "env.name"):
+            raise UserError(f"{item!r} cannot be changed in reproduce table1")
+    summaries = table1.run(rest, out=out)
+    print(table1.report(summaries))
+    print(f"\nrun directories and report.txt under {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    if args.what != "table1":
+        raise UserError(f"unknown experiment {args.what!r}; available: table1")
+    from qtran.experiments import table1
+
+    print(table1.report(table1.load(args.run_dir)))
+    return 0
+
+
+def cmd_config(args) -> int:
+    from qtran.config import make_config, to_yaml
+
+    print(to_yaml(make_config(args.overrides)), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qtran import __version__
+
+    parser = _Parser(prog="qtran", description="QTRAN, VDN, QMIX and IQL in JAX.")
+    parser.add_argument("--version", action="version", version=f"qtran {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped")
+    p.add_argument("overrides", nargs="*", help="key=value settings (see README)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("reproduce", help="reproduce a table of the paper")
+    p.add_argument("what", help="table1")
+    p.add_argument("overrides", nargs="*", help="out=<dir> and key=value settings")
+    p.set_defaults(func=cmd_reproduce)
+    p = sub.add_parser("report", help="print a reproduction's report from its run files")
+    p.add_argument("what", help="table1")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("config", help="print the resolved configuration")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as err:
+        print(f"qtran: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("qtran: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
