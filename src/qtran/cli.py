@@ -54,10 +54,18 @@ def cmd_reproduce(args) -> int:
     from qtran.experiments import table1
 
     out, rest = _pop_out(args.overrides, "runs/table1")
+    workers, overrides = None, []
     for item in rest:
-        if item.split("=", 1)[0] in ("algo", "env", "env.name"):
+        key, _, value = item.partition("=")
+        if key in ("algo", "env", "env.name"):
             raise UserError(f"{item!r} cannot be changed in reproduce table1")
-    summaries = table1.run(rest, out=out)
+        if key == "workers":
+            if not value.isdigit() or int(value) < 1:
+                raise UserError(f"workers must be a positive integer, got {value!r}")
+            workers = int(value)
+        else:
+            overrides.append(item)
+    summaries = table1.run(overrides, out=out, workers=workers)
     print(table1.report(summaries))
     print(f"\nrun directories and report.txt under {out}")
     return 0

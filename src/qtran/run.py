@@ -35,15 +35,17 @@ def _chunk_means(metrics: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None) -> dict:
+def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
+          position: int | None = None) -> dict:
     """Train cfg.seeds seeds together and return the run's summary (also written to disk).
 
     `cfg` is a config from `make_config`, or a list of `key=value` overrides.
     """
-    return fit(cfg, write=write, desc=desc)[1]
+    return fit(cfg, write=write, desc=desc, position=position)[1]
 
 
-def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None):
+def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
+        position: int | None = None):
     """As `train`, returning (final seed-batched TrainState, summary)."""
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
@@ -76,7 +78,7 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     returns = evaluate(0, 0)
     total_steps = sched.total_iters * sched.steps_per_iter
     bar = tqdm(total=total_steps, desc=desc or f"{cfg.algo} {env.name}", unit="step",
-               disable=not cfg.progress, dynamic_ncols=True, leave=True)
+               disable=None if cfg.progress else True, dynamic_ncols=True, leave=True, position=position)
     for c in range(sched.n_chunks):
         states, metrics = trainer.chunk(states, jnp.int32(c * sched.chunk_iters))
         done_iters = min((c + 1) * sched.chunk_iters, sched.total_iters)
