@@ -2,7 +2,8 @@
 
     qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
                 seeds=<int> steps=<int> out=<dir> [key=value ...]
-    qtran reproduce table1 [out=<dir>] [key=value ...]
+    qtran reproduce <table1|fig2|fig3> [out=<dir>] [workers=<int>] [key=value ...]
+    qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
     qtran report table1 RUN_DIR
     qtran config [key=value ...]         print the resolved configuration
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from qtran.errors import UserError
 
@@ -48,26 +50,42 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_reproduce(args) -> int:
-    if args.what != "table1":
-        raise UserError(f"unknown experiment {args.what!r}; available: table1")
-    from qtran.experiments import table1
+EXPERIMENTS = ("table1", "fig2", "fig3")
 
-    out, rest = _pop_out(args.overrides, "runs/table1")
-    workers, overrides = None, []
-    for item in rest:
-        key, _, value = item.partition("=")
-        if key in ("algo", "env", "env.name"):
-            raise UserError(f"{item!r} cannot be changed in reproduce table1")
-        if key == "workers":
-            if not value.isdigit() or int(value) < 1:
-                raise UserError(f"workers must be a positive integer, got {value!r}")
-            workers = int(value)
-        else:
-            overrides.append(item)
-    summaries = table1.run(overrides, out=out, workers=workers)
-    print(table1.report(summaries))
-    print(f"\nrun directories and report.txt under {out}")
+
+def cmd_reproduce(args) -> int:
+    if args.what not in EXPERIMENTS:
+        raise UserError(f"unknown experiment {args.what!r}; available: {', '.join(EXPERIMENTS)}")
+    from qtran.experiments.common import parse_workers
+
+    out, rest = _pop_out(args.overrides, f"runs/{args.what}")
+    workers, overrides = parse_workers(rest)
+    for item in overrides:
+        if item.split("=", 1)[0] in ("algo", "env", "env.name"):
+            raise UserError(f"{item!r} cannot be changed in reproduce {args.what}")
+    if args.what == "table1":
+        from qtran.experiments import table1
+
+        print(table1.report(table1.run(overrides, out=out, workers=workers)))
+    elif args.what == "fig2":
+        from qtran.experiments import fig2
+
+        fig2.run(overrides, out=out, workers=workers)
+        print((Path(out) / "summary.txt").read_text(), end="")
+    else:
+        from qtran.experiments import fig3
+
+        fig3.run(overrides, out=out, workers=workers)
+        print((Path(out) / "final_rewards.md").read_text(), end="")
+    print(f"\nrun directories, figures and reports under {out}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from qtran.plotting import redraw
+
+    for path in redraw(args.run_dirs, out=args.out):
+        print(path)
     return 0
 
 
@@ -97,9 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value settings (see README)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("reproduce", help="reproduce a table of the paper")
-    p.add_argument("what", help="table1")
-    p.add_argument("overrides", nargs="*", help="out=<dir> and key=value settings")
+    p.add_argument("what", help="table1, fig2 or fig3")
+    p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings")
     p.set_defaults(func=cmd_reproduce)
+    p = sub.add_parser("plot", help="redraw figures from run directories, without training")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default=None, help="where to write figures for plain run directories")
+    p.set_defaults(func=cmd_plot)
     p = sub.add_parser("report", help="print a reproduction's report from its run files")
     p.add_argument("what", help="table1")
     p.add_argument("run_dir")

@@ -99,3 +99,29 @@ def read_summary(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"no summary.json in {run_dir} (not a finished qtran run directory)")
     return json.loads(path.read_text())
+
+
+def marl_eval_runs(run_dir: str | Path, metric: str = "return") -> dict:
+    """One run directory in marl-eval's raw-data layout: {"run_<seed>": {"step_k": ...}}.
+
+    Each evaluation becomes `step_k` with `step_count` and the per-episode greedy returns;
+    `absolute_metrics` holds the final evaluation's episodes (marl-eval's convention is a
+    larger final evaluation; we reuse the last one and say so here).
+    """
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    with np.load(run_dir / "eval_episodes.npz", allow_pickle=False) as data:
+        steps, returns = data["steps"], data["returns"]  # [E], [E, seeds, episodes]
+    runs = {}
+    for k, seed in enumerate(summary["seeds"]):
+        run = {f"step_{e}": {"step_count": int(steps[e]), metric: returns[e, k].tolist()} for e in range(len(steps))}
+        run["absolute_metrics"] = {metric: returns[-1, k].tolist()}
+        runs[f"run_{seed}"] = run
+    return runs
+
+
+def marl_eval_export(groups: dict[str, dict[str, dict[str, str | Path]]], path: Path) -> None:
+    """Write {env: {task: {algo: run_dir}}} as one marl-eval JSON file."""
+    data = {env: {task: {algo: marl_eval_runs(d) for algo, d in algos.items()} for task, algos in tasks.items()}
+            for env, tasks in groups.items()}
+    write_json(path, data)

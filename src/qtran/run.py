@@ -15,9 +15,16 @@ from qtran.config import make_config
 from qtran.envs import make_env
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir
-from qtran.train import Trainer, single_state_tables
+from qtran.train import Trainer, table_function
 
 LOSS_KEYS = ("loss", "loss_td", "loss_opt", "loss_nopt")
+MAX_TABLE_CELLS = 4096  # record whole Q tables during training only for games this small
+
+
+def save_table_history(path, steps: list[int], snapshots: list[dict]) -> None:
+    """tables.npz: `steps[E]` and, per table name, an array [E, seeds, ...] (no pickle)."""
+    arrays = {name: np.stack([s[name] for s in snapshots]) for name in snapshots[0]}
+    np.savez_compressed(path, steps=np.asarray(steps), **arrays)
 
 
 def _chunk_means(metrics: dict) -> dict[str, np.ndarray]:
@@ -64,12 +71,18 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     states = trainer.init(trainer.seed_keys(seeds))
     trainer.compile(states)
 
-    curve_steps, curve_returns = [], []
+    curve_steps, curve_returns, episode_returns, snapshots = [], [], [], []
+    record_tables = env.single_state and env.n_actions**env.n_agents <= MAX_TABLE_CELLS
+    tables_of = table_function(algo, env) if env.single_state else None
 
     def evaluate(index: int, step: int, extra: dict | None = None) -> np.ndarray:
-        returns = np.asarray(trainer.evaluate(states, index))
+        episodes = np.asarray(trainer.evaluate(states, index))  # [seeds, eval.episodes]
+        returns = episodes.mean(-1)
         curve_steps.append(step)
         curve_returns.append(returns)
+        episode_returns.append(episodes)
+        if record_tables:  # learned tables at every evaluation, for figures of their evolution
+            snapshots.append(tables_of(states.params))
         if writer is not None:
             writer.log(step, seeds, dict(extra or {}, eval_return=returns))
         return returns
@@ -100,9 +113,16 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         "compile_seconds": trainer.compile_seconds,
         "train_seconds": train_seconds,
         "device": jax.devices()[0].platform,
+        # the environment's scalar reference values (optimum, pitfall), for figures
+        "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
     }
     if env.single_state:
-        summary.update(single_state_summary(algo, env, states.params))
+        summary.update(single_state_summary(env, tables_of(states.params)))
+    if writer is not None:
+        np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(curve_steps),
+                            returns=np.stack(episode_returns))
+    if writer is not None and snapshots:
+        save_table_history(writer.path / "tables.npz", curve_steps, snapshots)
     if writer is not None:
         summary["run_dir"] = str(writer.path)
         writer.write_summary(summary)
@@ -110,8 +130,7 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     return states, summary
 
 
-def single_state_summary(algo, env, params) -> dict:
-    tables = single_state_tables(algo, env, params)
+def single_state_summary(env, tables: dict) -> dict:
     q_i = tables["q_i"]
     greedy = [[int(a) for a in np.argmax(q, axis=-1)] for q in q_i]
     out = {"greedy_joint_actions": greedy, "tables": tables}

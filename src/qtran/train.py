@@ -161,11 +161,11 @@ class Trainer:
 
     # ---- evaluation --------------------------------------------------------------------
     def _evaluate_one(self, state: TrainState, index):
-        """Mean return of eval.episodes greedy episodes (eps = 0)."""
+        """Returns of eval.episodes greedy episodes (eps = 0), each agent acting on its own Q_i."""
         keys = jax.random.split(jax.random.fold_in(state.eval_key, index), self.cfg.eval.episodes)
         _, returns = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
             self.env, self.algo.agents, state.params["agent"], keys, 0.0)
-        return returns.mean()
+        return returns
 
     def compile(self, states: TrainState) -> None:
         """Compile the chunk ahead of time so compile time can be reported apart."""
@@ -174,10 +174,10 @@ class Trainer:
         self.compile_seconds = time.perf_counter() - t0
 
 
-def single_state_tables(algo: Algorithm, env: Env, params) -> dict[str, np.ndarray]:
-    """Learned Q_i, Q_jt, Q'_jt (and V) over the whole joint action space, per seed.
+def table_function(algo: Algorithm, env: Env):
+    """A jitted function: seed-batched params -> learned Q_i, Q_jt, Q'_jt (and V) per seed.
 
-    Only meaningful for single-state games; params carry a leading seed axis.
+    Only meaningful for single-state games: the tables cover the whole joint action space.
     """
     n, u = env.n_agents, env.n_actions
     obs, env_state = env.reset(jax.random.PRNGKey(0))
@@ -194,4 +194,9 @@ def single_state_tables(algo: Algorithm, env: Env, params) -> dict[str, np.ndarr
             out["v"] = algo.state_value(p, obs, gstate)
         return out
 
-    return jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(params))
+    batched = jax.jit(jax.vmap(one))
+    return lambda params: jax.tree.map(np.asarray, batched(params))
+
+
+def single_state_tables(algo: Algorithm, env: Env, params) -> dict[str, np.ndarray]:
+    return table_function(algo, env)(params)

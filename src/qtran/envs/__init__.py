@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
+from qtran.envs import gaussian_squeeze, predator_prey
 from qtran.envs.base import Env
 from qtran.envs.matrix import MatrixConfig, load_payoff, make_matrix_game
 from qtran.errors import UserError
@@ -18,7 +19,11 @@ def _matrix(cfg: Any) -> Env:
     return make_matrix_game(load_payoff(str(cfg.payoff)), name=f"matrix:{cfg.payoff}")
 
 
-FAMILIES: dict[str, Family] = {"matrix": Family(MatrixConfig, _matrix)}
+FAMILIES: dict[str, Family] = {
+    "matrix": Family(MatrixConfig, _matrix),
+    "gaussian_squeeze": Family(*gaussian_squeeze.FAMILY),
+    "predator_prey": Family(*predator_prey.FAMILY),
+}
 
 
 def family(name: str) -> Family:

@@ -18,10 +18,33 @@ from qtran.errors import UserError
 
 # Presets. Sources: table1 is the paper's Table 1a (Son et al., 2019); the climbing and
 # penalty games are Claus & Boutilier (1998), the ones the authors' released code also tried.
+def climb21() -> list:
+    """Our 21-action game for the paper's Figure 2, whose payoff was never published.
+
+    With a, b in 0..20 (agent 1's and agent 2's actions):
+
+        hill(a, b)    = 6 exp(-((a - 5)^2 + (b - 5)^2) / 50)     broad lower optimum near (5, 5)
+        peak(a, b)    = 10 exp(-((a - 15)^2 + (b - 15)^2) / 2)   narrow high optimum at (15, 15)
+        penalty(a, b) = -10 when exactly one of |a - 15| <= 1, |b - 15| <= 1 holds
+        R = clip(hill + peak + penalty, -10, 10)
+
+    The optimum (15, 15) = 10 is surrounded by miscoordination penalties, so a monotonic or
+    additive fit of uniformly explored data prefers the broad hill (about 6), as in Table 1.
+    """
+    a = np.arange(21.0)[:, None]
+    b = np.arange(21.0)[None, :]
+    hill = 6.0 * np.exp(-((a - 5) ** 2 + (b - 5) ** 2) / 50.0)
+    peak = 10.0 * np.exp(-((a - 15) ** 2 + (b - 15) ** 2) / 2.0)
+    near_a, near_b = np.abs(a - 15) <= 1, np.abs(b - 15) <= 1
+    penalty = -10.0 * (near_a ^ near_b)
+    return np.round(np.clip(hill + peak + penalty, -10.0, 10.0), 4).tolist()
+
+
 PRESETS: dict[str, list] = {
     "table1": [[8, -12, -12], [-12, 0, 0], [-12, 0, 0]],
     "climbing": [[11, -30, 0], [-30, 7, 6], [0, 0, 5]],
     "penalty": [[-10, 0, 10], [0, 2, 0], [10, 0, -10]],
+    "climb21": climb21(),
 }
 
 
@@ -30,7 +53,7 @@ class MatrixConfig:
     """`env=matrix` settings."""
 
     name: str = "matrix"
-    # A preset name (table1, climbing, penalty) or a .json / .npy file holding a |U|^N tensor.
+    # A preset name (table1, climbing, penalty, climb21) or a .json / .npy file holding a |U|^N tensor.
     payoff: str = "table1"
 
 

@@ -8,17 +8,13 @@ seeds' greedy joint action is the optimum (A, A).
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from qtran.config import make_config
-from qtran.errors import UserError
-from qtran.results import prepare_run_dir, read_summary, write_json
-from qtran.run import train
+from qtran.experiments.common import build_configs, load_summaries, run_jobs, write_manifest
+from qtran.results import prepare_run_dir, write_json
 
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 SETTINGS = ["env=matrix", "env.payoff=table1", "seeds=10", "steps=20000",
@@ -32,39 +28,20 @@ def paper_reference() -> dict:
     return json.loads(resources.files("qtran.data").joinpath("table1.json").read_text())
 
 
-def default_workers(n_jobs: int) -> int:
-    return max(1, min(n_jobs, os.cpu_count() or 1))
-
-
 def run(overrides: list[str], out: str = "runs/table1", algos=ALGOS, workers: int | None = None) -> dict[str, dict]:
-    """Train every algorithm and return {algo: summary}; overrides apply to all of them.
-
-    Algorithms train in `workers` threads at once: XLA runs these small networks on about
-    one core each and releases the GIL while it runs, so two threads on two cores give
-    about 1.6x the throughput (measured; see benchmarks/).
-    """
+    """Train every algorithm and return {algo: summary}; overrides apply to all of them."""
     out_dir = prepare_run_dir(out)
-    configs = {}
-    for algo in algos:  # validate everything before any training starts
-        configs[algo] = make_config(SETTINGS + list(overrides) + [f"algo={algo}", f"out={out_dir / algo}"])
-    for algo in algos:
-        prepare_run_dir(configs[algo].out)
-    with ThreadPoolExecutor(workers or default_workers(len(algos))) as pool:
-        futures = {algo: pool.submit(train, configs[algo], desc=f"Table 1: {algo:<10}", position=i)
-                   for i, algo in enumerate(algos)}
-        summaries = {algo: futures[algo].result() for algo in algos}
-    text = report(summaries)
-    (out_dir / "report.txt").write_text(text)
+    configs = build_configs({a: SETTINGS + list(overrides) + [f"algo={a}"] for a in algos}, out_dir)
+    summaries = run_jobs(configs, workers, label="Table 1: ")
+    write_manifest(out_dir, "table1", algos=list(algos))
+    (out_dir / "report.txt").write_text(report(summaries))
     write_json(out_dir / "table1.json", {a: _condensed(s) for a, s in summaries.items()})
     return summaries
 
 
 def load(out: str) -> dict[str, dict]:
     """Summaries of an earlier `reproduce table1` run, read from its run directories."""
-    found = {a: read_summary(Path(out) / a) for a in ALGOS if (Path(out) / a / "summary.json").is_file()}
-    if not found:
-        raise UserError(f"no Table 1 runs under {out}")
-    return found
+    return load_summaries(Path(out), ALGOS)
 
 
 def _condensed(summary: dict) -> dict:

@@ -1,0 +1,107 @@
+"""Figures drawn from run files only: learning curves with confidence intervals, Q heatmaps.
+
+Every figure is written as PNG and SVG, with a caption file (`<name>.txt`) that states what
+is plotted and how the interval was computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# One colour per algorithm, the same in every figure.
+ALGO_COLORS = {
+    "qtran-base": "#1f77b4",
+    "qtran-alt": "#d62728",
+    "vdn": "#2ca02c",
+    "qmix": "#ff7f0e",
+    "iql": "#7f7f7f",
+}
+ALGO_LABELS = {"qtran-base": "QTRAN-base", "qtran-alt": "QTRAN-alt", "vdn": "VDN", "qmix": "QMIX", "iql": "IQL"}
+INTERVAL_METHOD = "95% Student-t confidence interval of the mean over seeds"
+
+
+def mean_ci(values, confidence: float = 0.95, axis: int = -1):
+    """Mean and half-width of the Student-t confidence interval over `axis` (NaN half-width for n < 2)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan)
+    sem = values.std(axis=axis, ddof=1) / np.sqrt(n)
+    return mean, sem * stats.t.ppf(0.5 + confidence / 2, n - 1)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, stem: Path, caption: str) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    stem.with_suffix(".txt").write_text(caption.strip() + "\n")
+    _pyplot().close(fig)
+    return paths + [stem.with_suffix(".txt")]
+
+
+def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "greedy evaluation reward",
+                references: dict[str, float] | None = None, caption: str = "") -> list[Path]:
+    """curves: {algo: {"steps": [E], "returns": [E, seeds]}} -> mean line and shaded interval."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for algo, curve in curves.items():
+        steps = np.asarray(curve["steps"])
+        mean, half = mean_ci(np.asarray(curve["returns"], dtype=float), axis=1)
+        color = ALGO_COLORS.get(algo)
+        n_seeds = np.asarray(curve["returns"]).shape[1]
+        ax.plot(steps, mean, color=color, label=f"{ALGO_LABELS.get(algo, algo)} ({n_seeds} seeds)", lw=1.8)
+        if np.all(np.isfinite(half)):
+            ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color="black", ls=["--", ":", "-."][i % 3], lw=1.0, label=f"{name} ({value:.2f})")
+    ax.set_title(title)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    text = f"{title}. Lines: mean over seeds; shaded: {INTERVAL_METHOD}. {caption}"
+    return save(fig, stem, text)
+
+
+def plot_heatmaps(panels: list[list[tuple[str, np.ndarray]]], stem: Path, title: str,
+                  caption: str = "", xlabel: str = "agent 1's action", ylabel: str = "agent 2's action") -> list[Path]:
+    """A grid of heatmaps (rows of (subtitle, table[u_1, u_2])) on one shared colour scale.
+
+    As in the paper's Figure 2, agent 1's action is on the x-axis and agent 2's on the y-axis.
+    """
+    plt = _pyplot()
+    rows, cols = len(panels), max(len(r) for r in panels)
+    tables = [t for row in panels for _, t in row]
+    vmax = max(float(np.nanmax(np.abs(t))) for t in tables)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.9 * rows), squeeze=False)
+    image = None
+    for r, row in enumerate(panels):
+        for c in range(cols):
+            ax = axes[r][c]
+            if c >= len(row):
+                ax.axis("off")
+                continue
+            name, table = row[c]
+            image = ax.imshow(np.asarray(table).T, cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower")
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel(ylabel, fontsize=8)
+    fig.suptitle(title)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="value")
+    text = f"{title}. Shared colour scale [-{vmax:.2f}, {vmax:.2f}]; tables are means over seeds. {caption}"
+    return save(fig, stem, text)
