@@ -53,7 +53,9 @@ def _transition(key, state, actions, grid, prey_actions):
 
 
 def play(rows, actions, prey_actions=None, penalty=0.5, key=0):
-    """One scripted step from a drawn grid: (drawn next grid, next state, reward, catches, penalties)."""
+    """One scripted step from a drawn grid.
+
+    Returns (drawn next grid, next state, reward, catches, penalties)."""
     state = parse(rows, penalty)
     grid = len(rows)
     if prey_actions is None:
@@ -169,7 +171,8 @@ def test_respawns_land_only_on_empty_cells_and_reach_all_of_them():
     state = parse(rows)
     empty = {(0, 2), (1, 1), (2, 0)}
     keys = jax.random.split(jax.random.PRNGKey(0), 300)
-    step = jax.jit(jax.vmap(lambda k: transition(k, state, jnp.full(4, STAY), 3, jnp.full(2, STAY))))
+    stay4, stay2 = jnp.full(4, STAY), jnp.full(2, STAY)
+    step = jax.jit(jax.vmap(lambda k: transition(k, state, stay4, 3, stay2)))
     nxt, reward, catches, penalties = step(keys)
     assert np.all(np.asarray(reward) == 2.0) and np.all(np.asarray(catches) == 2.0)
     landed0, landed1 = set(), set()

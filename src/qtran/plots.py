@@ -73,7 +73,7 @@ def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "
     ax.set_xlabel("environment steps")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     text = f"{title}. Lines: mean over seeds; shaded: {INTERVAL_METHOD}. {caption}"
     return save(fig, stem, text)
 

@@ -240,7 +240,8 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
         return jnp.ones((n, N_ACTIONS), bool)
 
     return Env(
-        name=f"predator_prey:n{n}m{m}g{grid}p{cfg.penalty}" + ("" if mode == "full" else f":{mode}{view}"),
+        name=f"predator_prey:n{n}m{m}g{grid}p{cfg.penalty}"
+        + ("" if mode == "full" else f":{mode}{view}"),
         n_agents=n,
         n_actions=N_ACTIONS,
         obs_dim=2 * (n + m) + 3,
