@@ -88,7 +88,7 @@ def test_replay_ring_buffer_overwrites_oldest_and_samples_filled_slots():
     env = make_matrix_game(np.zeros((2, 2)))
     buf = init_buffer(env, capacity=4)
     params = Agents(2, 2, 1, 8, True).init(jax.random.PRNGKey(0))
-    ep, _ = run_episode(env, Agents(2, 2, 1, 8, True), params, jax.random.PRNGKey(0), 1.0)
+    ep, _, _ = run_episode(env, Agents(2, 2, 1, 8, True), params, jax.random.PRNGKey(0), 1.0)
     many = jax.tree.map(lambda x: jnp.stack([x] * 3), ep)
     many = many._replace(reward=jnp.arange(3.0)[:, None])
     buf = add(buf, many)

@@ -40,6 +40,8 @@ class AgentConfig:
     # true: one network for all agents with a one-hot agent id appended to the observation;
     # false: each agent has its own parameters.
     shared: bool = True
+    # true: a GRU agent (input layer, GRU cell, Q head) for partially observable tasks.
+    recurrent: bool = False
 
 
 @dataclass

@@ -46,6 +46,22 @@ class AgentMLP(nn.Module):
         return q, trunk
 
 
+class AgentGRU(nn.Module):
+    """obs -> ReLU layer -> GRU cell (its output is the trunk) -> ReLU layer -> Q values.
+
+    The recurrent agent for partially observable tasks: the GRU state summarises tau_i.
+    """
+
+    n_actions: int
+    hidden: int = 64
+
+    @nn.compact
+    def __call__(self, carry, x):
+        carry, trunk = nn.GRUCell(features=self.hidden)(carry, nn.relu(nn.Dense(self.hidden)(x)))
+        q = nn.Dense(self.n_actions)(nn.relu(nn.Dense(self.hidden)(trunk)))
+        return carry, (q, trunk)
+
+
 class HiddenQ(nn.Module):
     """h_Q,i(tau_i, u_i): trunk features and a one-hot action -> hidden ReLU -> linear."""
 
@@ -69,17 +85,25 @@ class HiddenV(nn.Module):
 
 
 class Agents:
-    """All N agents' Q networks, with shared or per-agent parameters.
+    """All N agents' Q networks, with shared or per-agent parameters, feed-forward or recurrent.
 
-    `apply(params, obs[..., N, obs_dim]) -> (q[..., N, U], trunk[..., N, H])`. Each agent's
-    output depends on its own observation row only (decentralised execution). With shared
-    parameters a one-hot agent id is appended so agents can still differ.
+    Each agent's output depends on its own observations only (decentralised execution). With
+    shared parameters a one-hot agent id is appended so agents can still differ.
+
+    - `step(params, carry, obs[..., N, D]) -> (carry, q[..., N, U], trunk[..., N, H])`: one
+      acting step; `initial_carry(batch_shape)` is the state at an episode's first step.
+    - `unroll(params, obs[B, T, N, D])`: q and trunk along whole episodes, each started from
+      the initial carry (replay stores whole episodes from their first step).
+    - `current` / `following`: the unrolled outputs at t = 0..T-1 (tau) and t = 1..T (tau').
+      A feed-forward agent evaluates only the steps it needs.
+    - `apply(params, obs)`: outputs at an episode's first step (one-step and single-state games).
     """
 
-    def __init__(self, n_agents: int, n_actions: int, obs_dim: int, hidden: int, shared: bool):
-        self.n_agents, self.n_actions, self.obs_dim = n_agents, n_actions, obs_dim
-        self.shared = shared
-        self.net = AgentMLP(n_actions=n_actions, hidden=hidden)
+    def __init__(self, n_agents: int, n_actions: int, obs_dim: int, hidden: int, shared: bool,
+                 recurrent: bool = False):
+        self.n_agents, self.n_actions, self.obs_dim, self.hidden = n_agents, n_actions, obs_dim, hidden
+        self.shared, self.recurrent = shared, recurrent
+        self.net = AgentGRU(n_actions, hidden) if recurrent else AgentMLP(n_actions, hidden)
 
     def _inputs(self, obs):
         if not self.shared:
@@ -87,18 +111,61 @@ class Agents:
         ids = jnp.broadcast_to(jnp.eye(self.n_agents, dtype=obs.dtype), obs.shape[:-1] + (self.n_agents,))
         return jnp.concatenate([obs, ids], axis=-1)
 
-    def init(self, key):
-        dummy = self._inputs(jnp.zeros((self.n_agents, self.obs_dim), jnp.float32))
-        if self.shared:
-            return self.net.init(key, dummy[0])
-        keys = jax.random.split(key, self.n_agents)
-        return jax.vmap(self.net.init)(keys, dummy)
+    def initial_carry(self, batch_shape=()):
+        width = self.hidden if self.recurrent else 0
+        return jnp.zeros(tuple(batch_shape) + (self.n_agents, width), jnp.float32)
 
-    def apply(self, params, obs):
+    def _net(self, params, carry, x):
+        """The network on inputs x[..., D'] (one agent's row each), returning (carry, q, trunk)."""
+        if self.recurrent:
+            carry, (q, trunk) = self.net.apply(params, carry, x)
+            return carry, q, trunk
+        q, trunk = self.net.apply(params, x)
+        return carry, q, trunk
+
+    def init(self, key):
+        x = self._inputs(jnp.zeros((self.n_agents, self.obs_dim), jnp.float32))
+        carry = self.initial_carry()
+        args = (carry, x) if self.recurrent else (x,)
+        if self.shared:
+            return self.net.init(key, *(a[0] for a in args))
+        keys = jax.random.split(key, self.n_agents)
+        return jax.vmap(self.net.init)(keys, *args)
+
+    def step(self, params, carry, obs):
         x = self._inputs(obs)
         if self.shared:
-            return self.net.apply(params, x)
+            return self._net(params, carry, x)
         # Per-agent parameters: map agent k's parameters over agent k's inputs.
-        x = jnp.moveaxis(x, -2, 0)
-        q, trunk = jax.vmap(self.net.apply)(params, x)
-        return jnp.moveaxis(q, 0, -2), jnp.moveaxis(trunk, 0, -2)
+        move = lambda a: jnp.moveaxis(a, -2, 0)  # noqa: E731
+        carry, q, trunk = jax.vmap(self._net)(params, move(carry), move(x))
+        back = lambda a: jnp.moveaxis(a, 0, -2)  # noqa: E731
+        return back(carry), back(q), back(trunk)
+
+    def apply(self, params, obs):
+        _, q, trunk = self.step(params, self.initial_carry(obs.shape[:-2]), obs)
+        return q, trunk
+
+    def unroll(self, params, obs_seq):
+        if not self.recurrent:
+            return self.apply(params, obs_seq)
+
+        def body(carry, obs_t):
+            carry, q, trunk = self.step(params, carry, obs_t)
+            return carry, (q, trunk)
+
+        time_major = jnp.moveaxis(obs_seq, 1, 0)
+        _, (q, trunk) = jax.lax.scan(body, self.initial_carry(obs_seq.shape[:1]), time_major)
+        return jnp.moveaxis(q, 0, 1), jnp.moveaxis(trunk, 0, 1)
+
+    def current(self, params, obs_seq):
+        if not self.recurrent:
+            return self.apply(params, obs_seq[:, :-1])
+        q, trunk = self.unroll(params, obs_seq)
+        return q[:, :-1], trunk[:, :-1]
+
+    def following(self, params, obs_seq):
+        if not self.recurrent:
+            return self.apply(params, obs_seq[:, 1:])
+        q, trunk = self.unroll(params, obs_seq)
+        return q[:, 1:], trunk[:, 1:]

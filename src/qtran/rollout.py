@@ -18,29 +18,32 @@ def epsilon_greedy(key, q, avail, eps):
     return jnp.where(explore, random_actions, greedy(q, avail))
 
 
-def run_episode(env: Env, agents: Agents, agent_params, key, eps) -> tuple[Batch, jax.Array]:
-    """One episode of at most `episode_limit` steps; returns it padded, and its return.
+def run_episode(env: Env, agents: Agents, agent_params, key, eps, reset=None):
+    """One episode of at most `episode_limit` steps -> (episode padded, its return, q[T, N, U]).
 
-    Steps after the episode ended are still computed (shapes stay fixed) but masked out.
+    A recurrent agent starts from its initial carry here, so its hidden state is reset exactly
+    at the episode's first step. Steps after the episode ended are still computed (shapes stay
+    fixed) but masked out. `reset` replaces env.reset (for per-run environment values).
     """
     k_reset, k_steps = jax.random.split(key)
-    obs, state = env.reset(k_reset)
+    obs, state = (reset or env.reset)(k_reset)
 
     def step(carry, key):
-        obs, state, finished = carry
+        obs, state, hidden, finished = carry
         k_act, k_env = jax.random.split(key)
         avail = env.avail_actions(state)
-        q, _ = agents.apply(agent_params, obs)
+        hidden, q, _ = agents.step(agent_params, hidden, obs)
         actions = epsilon_greedy(k_act, q, avail, eps)
         next_obs, next_state, reward, done, _ = env.step(k_env, state, actions)
         active = ~finished
         record = (obs, env.global_state(state), avail, actions, jnp.where(active, reward, 0.0),
-                  done & active, active)
-        return (next_obs, next_state, finished | done), record
+                  done & active, active, q)
+        return (next_obs, next_state, hidden, finished | done), record
 
     keys = jax.random.split(k_steps, env.episode_limit)
-    (last_obs, last_state, _), rec = jax.lax.scan(step, (obs, state, jnp.bool_(False)), keys)
-    obs_seq, state_seq, avail_seq, actions, reward, terminated, mask = rec
+    start = (obs, state, agents.initial_carry(), jnp.bool_(False))
+    (last_obs, last_state, _, _), rec = jax.lax.scan(step, start, keys)
+    obs_seq, state_seq, avail_seq, actions, reward, terminated, mask, q_seq = rec
     append = lambda seq, last: jnp.concatenate([seq, last[None]], axis=0)  # noqa: E731
     episode = Batch(
         obs=append(obs_seq, last_obs),
@@ -51,4 +54,4 @@ def run_episode(env: Env, agents: Agents, agent_params, key, eps) -> tuple[Batch
         terminated=terminated,
         mask=mask,
     )
-    return episode, reward.sum()
+    return episode, reward.sum(), q_seq

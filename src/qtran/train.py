@@ -101,7 +101,7 @@ class Trainer:
     # ---- one iteration (per seed; `it` is shared and unbatched) --------------------------
     def _collect(self, state: TrainState, key, eps):
         keys = jax.random.split(key, self.cfg.n_envs)
-        episodes, returns = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
+        episodes, returns, _ = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
             self.env, self.algo.agents, state.params["agent"], keys, eps)
         return state._replace(buffer=add(state.buffer, episodes)), returns.mean()
 
@@ -163,7 +163,7 @@ class Trainer:
     def _evaluate_one(self, state: TrainState, index):
         """Returns of eval.episodes greedy episodes (eps = 0), each agent acting on its own Q_i."""
         keys = jax.random.split(jax.random.fold_in(state.eval_key, index), self.cfg.eval.episodes)
-        _, returns = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
+        _, returns, _ = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
             self.env, self.algo.agents, state.params["agent"], keys, 0.0)
         return returns
 

@@ -16,7 +16,8 @@ ALGORITHMS = {
 
 
 def make_algorithm(cfg, env) -> Algorithm:
-    agents = Agents(env.n_agents, env.n_actions, env.obs_dim, cfg.agent.hidden, cfg.agent.shared)
+    agents = Agents(env.n_agents, env.n_actions, env.obs_dim, cfg.agent.hidden, cfg.agent.shared,
+                    cfg.agent.recurrent)
     return ALGORITHMS[cfg.algo](cfg, env, agents)
 
 

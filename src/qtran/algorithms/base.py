@@ -100,12 +100,12 @@ class NextStep(NamedTuple):
 
 def next_step(agents: Agents, params, target_params, batch: Batch, double_q: bool) -> NextStep:
     """u_bar' from the target network (DQN) or, with double_q, from the online one."""
-    next_obs, avail = batch.obs[:, 1:], batch.avail[:, 1:]
-    tq, ttrunk = agents.apply(target_params["agent"], next_obs)
-    chooser = agents.apply(params["agent"], next_obs)[0] if double_q else tq
+    avail = batch.avail[:, 1:]
+    tq, ttrunk = agents.following(target_params["agent"], batch.obs)
+    chooser = agents.following(params["agent"], batch.obs)[0] if double_q else tq
     return NextStep(tq, ttrunk, greedy(chooser, avail), avail)
 
 
 def current_values(agents: Agents, params, batch: Batch):
     """q[B, T, N, U] and trunk[B, T, N, H] of the online agents at tau."""
-    return agents.apply(params["agent"], batch.obs[:, :-1])
+    return agents.current(params["agent"], batch.obs)

@@ -1,0 +1,71 @@
+"""The GRU agent: hidden state reset exactly at episode starts, and the same agent and batch
+ordering when acting (step by step) and when learning (unrolled over stored episodes)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qtran.envs.predator_prey import PredatorPreyConfig, make_predator_prey
+from qtran.networks import Agents
+from qtran.rollout import run_episode
+from qtran.run import fit
+
+
+def _setup(shared):
+    env = make_predator_prey(PredatorPreyConfig(agents=3, prey=1, grid=5, episode_limit=6))
+    agents = Agents(env.n_agents, env.n_actions, env.obs_dim, hidden=16, shared=shared, recurrent=True)
+    return env, agents, agents.init(jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_acting_equals_learning_unroll_and_reset_is_at_the_first_step(shared):
+    env, agents, params = _setup(shared)
+    episode, _, q_acting = run_episode(env, agents, params, jax.random.PRNGKey(1), 0.5)
+    obs = episode.obs[:-1]  # [T, N, D]
+    # learning-time unroll over the stored episode reproduces every acting-time Q, agent by agent
+    q_learning, _ = agents.unroll(params, episode.obs[None])
+    np.testing.assert_allclose(q_learning[0, :-1], q_acting, rtol=1e-5, atol=1e-6)
+    # step 0 sees a fresh hidden state ...
+    np.testing.assert_allclose(q_acting[0], agents.apply(params, obs[0])[0], rtol=1e-5, atol=1e-6)
+    # ... and later steps do not (the history is carried, not reset every step)
+    fresh = jax.vmap(lambda o: agents.apply(params, o)[0])(obs[1:])
+    assert not np.allclose(q_acting[1:], fresh, atol=1e-4)
+
+
+def test_a_second_episode_starts_from_a_fresh_hidden_state():
+    env, agents, params = _setup(True)
+    ep1, _, _ = run_episode(env, agents, params, jax.random.PRNGKey(1), 1.0)
+    ep2, _, q2 = run_episode(env, agents, params, jax.random.PRNGKey(2), 1.0)
+    np.testing.assert_allclose(q2[0], agents.apply(params, ep2.obs[0])[0], rtol=1e-5, atol=1e-6)
+    # carrying episode 1's final hidden state into episode 2 (a reset one step late) would differ
+    carry = agents.initial_carry()
+    for t in range(env.episode_limit):
+        carry, _, _ = agents.step(params, carry, ep1.obs[t])
+    _, q_late, _ = agents.step(params, carry, ep2.obs[0])
+    assert not np.allclose(q_late, q2[0], atol=1e-4)
+
+
+def test_unrolling_a_batch_keeps_episodes_apart():
+    env, agents, params = _setup(True)
+    eps = [run_episode(env, agents, params, jax.random.PRNGKey(k), 1.0)[0] for k in (3, 4)]
+    batch_obs = jnp.stack([e.obs for e in eps])
+    q_batch, trunk_batch = agents.unroll(params, batch_obs)
+    for b, e in enumerate(eps):
+        q_one, trunk_one = agents.unroll(params, e.obs[None])
+        np.testing.assert_allclose(q_batch[b], q_one[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(trunk_batch[b], trunk_one[0], rtol=1e-5, atol=1e-6)
+    # current / following are the unroll at tau and tau'
+    q_cur, _ = agents.current(params, batch_obs)
+    q_next, _ = agents.following(params, batch_obs)
+    np.testing.assert_allclose(q_cur, q_batch[:, :-1])
+    np.testing.assert_allclose(q_next, q_batch[:, 1:])
+
+
+def test_gru_agent_trains_on_predator_prey():
+    states, summary = fit(["algo=qtran-alt", "env=predator_prey", "env.episode_limit=10", "agent.recurrent=true",
+                           "agent.hidden=16", "qtran.hidden=16", "steps=200", "warmup_steps=50", "batch_size=4",
+                           "updates_per_step=0.1", "eval.interval=100", "eval.episodes=2", "progress=false"],
+                          write=False)
+    assert all(np.isfinite(summary["final_eval_return"]))
+    assert summary["eval_curve"]["steps"] == [0, 100, 200]
