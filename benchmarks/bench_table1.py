@@ -36,7 +36,7 @@ def throughput(algo: str, seeds: int, iters: int) -> dict:
                        "warmup_steps=0", "eps.start=1", "eps.end=1"])
     env = make_env(cfg.env)
     trainer = Trainer(cfg, env, make_algorithm(cfg, env))
-    states = trainer.init(trainer.seed_keys(range(seeds)))
+    states = trainer.init_runs(range(seeds))
     trainer.compile(states)
     states, _ = trainer.chunk(states, jnp.int32(0))
     jax.block_until_ready(states)

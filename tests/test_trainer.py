@@ -112,3 +112,41 @@ def test_parallel_envs_and_episode_records():
                            "progress=false", "eval.interval=32"], write=False)
     assert int(states.buffer.size[0]) == 64
     assert summary["eval_curve"]["steps"] == [0, 32, 64]
+
+
+def test_transition_sampling_takes_valid_steps_and_their_successors():
+    from qtran.algorithms import Batch
+    from qtran.replay import sample_transitions
+
+    env = make_matrix_game(np.zeros((2, 2)))
+    buf = init_buffer(env, capacity=3)
+    T = 5
+    # hand-made episodes: obs value = 10 * episode + t, episode 1 ends after 3 steps
+    obs = (10.0 * jnp.arange(3)[:, None] + jnp.arange(T + 1)[None, :])[..., None, None] * jnp.ones((1, 1, 2, 1))
+    mask = jnp.ones((3, T), bool).at[1, 3:].set(False)
+    eps = Batch(obs=obs, state=jnp.zeros((3, T + 1, 1)), avail=jnp.ones((3, T + 1, 2, 2), bool),
+                actions=jnp.zeros((3, T, 2), jnp.int32), reward=10.0 * jnp.arange(3)[:, None] + jnp.arange(T)[None, :],
+                terminated=jnp.zeros((3, T), bool), mask=mask)
+    buf = buf._replace(data=eps, size=jnp.int32(3))
+    b = sample_transitions(buf, jax.random.PRNGKey(0), 512)
+    assert b.obs.shape == (512, 2, 2, 1) and b.reward.shape == (512, 1)
+    now, nxt, r = np.asarray(b.obs[:, 0, 0, 0]), np.asarray(b.obs[:, 1, 0, 0]), np.asarray(b.reward[:, 0])
+    np.testing.assert_array_equal(nxt, now + 1)  # tau' is the step after tau
+    np.testing.assert_array_equal(r, now)  # reward of the same step
+    assert bool(b.mask.all())  # never a padded step
+    ep1_steps = now[(now >= 10) & (now < 20)] - 10
+    assert set(ep1_steps.tolist()) == {0.0, 1.0, 2.0}
+    assert set(now.tolist()) >= {0.0, 4.0, 20.0, 24.0}
+
+
+def test_env_values_batch_with_seeds_and_match_separate_runs():
+    """Predator-prey penalties as a batch axis: run (P, seed) equals a run with env.penalty=P."""
+    common = ["algo=vdn", "env=predator_prey", "env.episode_limit=10", "steps=60", "warmup_steps=20",
+              "eval.interval=30", "eval.episodes=4", "progress=false", "agent.hidden=16"]
+    batched, sb = fit(common + ["seeds=2", "env_values=[0.5,1.5]"], write=False)
+    assert sb["seeds"] == [0, 1, 0, 1] and sb["env_values"] == [0.5, 0.5, 1.5, 1.5]
+    single, ss = fit(common + ["seeds=1", "seed=1", "env.penalty=1.5"], write=False)
+    for a, b in zip(_leaves(batched.params), _leaves(single.params)):
+        np.testing.assert_allclose(a[3], b[0], rtol=1e-3, atol=1e-4)
+    assert [r[3] for r in sb["eval_curve"]["returns"]] == pytest.approx([r[0] for r in ss["eval_curve"]["returns"]], abs=1e-4)
+    assert float(batched.env_value[2]) == 1.5

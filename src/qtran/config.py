@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -72,6 +72,9 @@ class Config:
     env: Any = None  # filled with the chosen family's config dataclass
     seeds: int = 1  # number of seeds, trained together as one vmapped batch
     seed: int = 0  # first seed; the run uses seed, seed+1, ..., seed+seeds-1
+    # Values of the environment's batchable setting (predator-prey: the penalty P) trained
+    # together with the seeds in one compiled program: runs = every value x every seed.
+    env_values: Optional[List[float]] = None
     steps: int = 20000  # environment steps per seed
     n_envs: int = 1  # parallel environments per seed
     batch_size: int = 32  # episodes per gradient update
@@ -141,6 +144,9 @@ def validate(cfg: DictConfig) -> None:
     need(cfg.seeds >= 1, f"seeds must be at least 1, got {cfg.seeds}")
     need(cfg.seed >= 0, f"seed must be non-negative, got {cfg.seed}")
     need(cfg.steps >= 1, f"steps must be at least 1, got {cfg.steps}")
+    if cfg.env_values is not None:
+        need(len(cfg.env_values) >= 1, "env_values must hold at least one value")
+        need(all(math.isfinite(v) for v in cfg.env_values), "env_values must be finite numbers")
     for key in ("n_envs", "batch_size", "buffer_size", "target_update_interval", "agent.hidden",
                 "qtran.hidden", "qmix.embed", "qmix.hypernet_hidden", "eval.episodes"):
         value = OmegaConf.select(cfg, key)

@@ -52,3 +52,34 @@ def sample(buffer: Buffer, key: jax.Array, batch_size: int) -> Batch:
     """batch_size episodes drawn uniformly, with replacement, from the filled slots."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
     return jax.tree.map(lambda store: store[idx], buffer.data)
+
+
+def sample_transitions(buffer: Buffer, key: jax.Array, batch_size: int) -> Batch:
+    """batch_size single transitions (tau, u, r, tau'), as a Batch with T = 1.
+
+    For feed-forward agents, which need no history: one update then costs what the released
+    code's transition replay costs, whatever the episode length. Episodes are drawn uniformly
+    among filled slots and steps uniformly among each episode's valid (unmasked) steps.
+    """
+    k_ep, k_t = jax.random.split(key)
+    ep = jax.random.randint(k_ep, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    valid = buffer.data.mask[ep]  # [B, T]
+    lengths = jnp.maximum(valid.sum(-1), 1)
+    t = jnp.floor(jax.random.uniform(k_t, (batch_size,)) * lengths).astype(jnp.int32)
+    t = jnp.minimum(t, lengths - 1)
+
+    d = buffer.data
+    return Batch(
+        obs=_window(d.obs, ep, t, 2), state=_window(d.state, ep, t, 2), avail=_window(d.avail, ep, t, 2),
+        actions=_window(d.actions, ep, t, 1), reward=_window(d.reward, ep, t, 1),
+        terminated=_window(d.terminated, ep, t, 1), mask=_window(d.mask, ep, t, 1),
+    )
+
+
+def _window(store: jax.Array, ep: jax.Array, t: jax.Array, width: int) -> jax.Array:
+    """store[ep[b], t[b] : t[b] + width] for every b."""
+    def one(e, s):
+        start = (e, s) + (0,) * (store.ndim - 2)
+        return jax.lax.dynamic_slice(store, start, (1, width) + store.shape[2:])[0]
+
+    return jax.vmap(one)(ep, t)

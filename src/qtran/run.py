@@ -65,10 +65,10 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
         writer = RunWriter(run_dir, tensorboard=cfg.tensorboard)
 
-    seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
     trainer = Trainer(cfg, env, algo)
+    seeds, env_values = trainer.runs(range(cfg.seed, cfg.seed + cfg.seeds))
     sched = trainer.schedule
-    states = trainer.init(trainer.seed_keys(seeds))
+    states = trainer.init_runs(range(cfg.seed, cfg.seed + cfg.seeds))
     trainer.compile(states)
 
     curve_steps, curve_returns, episode_returns, snapshots = [], [], [], []
@@ -106,7 +106,7 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     summary = {
         "algo": cfg.algo,
         "env": env.name,
-        "seeds": seeds,
+        "seeds": seeds,  # one entry per run (the batch axis)
         "steps": total_steps,
         "final_eval_return": returns.tolist(),
         "eval_curve": {"steps": curve_steps, "returns": np.stack(curve_returns).tolist()},
@@ -116,6 +116,9 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         # the environment's scalar reference values (optimum, pitfall), for figures
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
     }
+    if cfg.env_values is not None:
+        summary["env_value_name"] = env.value_name
+        summary["env_values"] = env_values  # one entry per run, beside `seeds`
     if env.single_state:
         summary.update(single_state_summary(env, tables_of(states.params)))
     if writer is not None:

@@ -25,7 +25,7 @@ import optax
 from qtran.algorithms import Algorithm
 from qtran.config import anneal_steps, eval_interval
 from qtran.envs.base import Env
-from qtran.replay import Buffer, add, init_buffer, sample
+from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions
 from qtran.rollout import run_episode
 
 
@@ -36,6 +36,7 @@ class TrainState(NamedTuple):
     buffer: Buffer
     key: jax.Array
     eval_key: jax.Array
+    env_value: jax.Array  # this run's value of the environment's batchable setting (or 0)
 
 
 @dataclass(frozen=True)
@@ -83,30 +84,60 @@ class Trainer:
         self.cfg, self.env, self.algo = cfg, env, algo
         self.schedule = Schedule.from_config(cfg, env)
         self.optimizer = make_optimizer(cfg)
-        self.init = jax.jit(jax.vmap(self._init_one))
+        self.init = jax.jit(jax.vmap(self._init_one))  # (keys[R], env_values[R]) -> states
         self.chunk = jax.jit(self._chunk)
         self.evaluate = jax.jit(jax.vmap(self._evaluate_one, in_axes=(0, None)))
         self.compile_seconds = 0.0
 
     # ---- state -------------------------------------------------------------------------
-    def _init_one(self, key) -> TrainState:
+    def _init_one(self, key, env_value) -> TrainState:
         k_agent, k_mixer, k_train, k_eval = jax.random.split(key, 4)
         params = {"agent": self.algo.agents.init(k_agent), "mixer": self.algo.init_mixer(k_mixer)}
         return TrainState(params, params, self.optimizer.init(params),
-                          init_buffer(self.env, self.cfg.buffer_size), k_train, k_eval)
+                          init_buffer(self.env, self.cfg.buffer_size), k_train, k_eval,
+                          jnp.asarray(env_value, jnp.float32))
 
-    def seed_keys(self, seeds) -> jax.Array:
-        return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    def runs(self, seeds) -> tuple[list[int], list[float | None]]:
+        """The batch axis: every seed, or every (env value, seed) pair with cfg.env_values."""
+        values = self.cfg.env_values
+        if values is None:
+            return list(seeds), [None] * len(seeds)
+        if self.env.reset_with_value is None:
+            from qtran.errors import UserError
+
+            raise UserError(f"env_values: {self.env.name} has no setting that can be batched")
+        return [s for _ in values for s in seeds], [float(v) for v in values for _ in seeds]
+
+    def init_runs(self, seeds) -> TrainState:
+        run_seeds, values = self.runs(seeds)
+        keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in run_seeds])
+        return self.init(keys, jnp.asarray([0.0 if v is None else v for v in values], jnp.float32))
+
+    def _episodes(self, state: TrainState, keys, eps):
+        """One episode per key, in parallel, acting epsilon-greedily with the online agents."""
+        reset = self._reset(state)
+        return jax.vmap(lambda k: run_episode(self.env, self.algo.agents, state.params["agent"], k, eps, reset))(keys)
+
+    def _reset(self, state: TrainState):
+        """The environment's reset for this run: with its own value when values are batched."""
+        if self.cfg.env_values is None:
+            return None
+        return lambda key: self.env.reset_with_value(key, state.env_value)
 
     # ---- one iteration (per seed; `it` is shared and unbatched) --------------------------
     def _collect(self, state: TrainState, key, eps):
         keys = jax.random.split(key, self.cfg.n_envs)
-        episodes, returns, _ = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
-            self.env, self.algo.agents, state.params["agent"], keys, eps)
+        episodes, returns, _ = self._episodes(state, keys, eps)
         return state._replace(buffer=add(state.buffer, episodes)), returns.mean()
 
+    def _sample(self, buffer: Buffer, key):
+        """Whole episodes for a recurrent agent (it needs the history); else single transitions."""
+        if self.algo.agents.recurrent or self.env.episode_limit == 1:
+            return sample(buffer, key, self.cfg.batch_size)
+        return sample_transitions(buffer, key, self.cfg.batch_size)
+
     def _update(self, state: TrainState, key, sync):
-        batch = sample(state.buffer, key, self.cfg.batch_size)
+        batch = self._sample(state.buffer, key)
         (loss, metrics), grads = jax.value_and_grad(self.algo.loss, has_aux=True)(
             state.params, state.target_params, batch)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
@@ -140,7 +171,7 @@ class Trainer:
 
     def _metric_shapes(self):
         def probe():
-            st = self._init_one(jax.random.PRNGKey(0))
+            st = self._init_one(jax.random.PRNGKey(0), 0.0)
             return self._update(st, jax.random.PRNGKey(0), False)[1]
         return jax.eval_shape(probe)
 
@@ -163,8 +194,7 @@ class Trainer:
     def _evaluate_one(self, state: TrainState, index):
         """Returns of eval.episodes greedy episodes (eps = 0), each agent acting on its own Q_i."""
         keys = jax.random.split(jax.random.fold_in(state.eval_key, index), self.cfg.eval.episodes)
-        _, returns, _ = jax.vmap(run_episode, in_axes=(None, None, None, 0, None))(
-            self.env, self.algo.agents, state.params["agent"], keys, 0.0)
+        _, returns, _ = self._episodes(state, keys, 0.0)
         return returns
 
     def compile(self, states: TrainState) -> None:

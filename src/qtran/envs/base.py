@@ -22,7 +22,7 @@ squeeze with a fixed s): for them the trainer can print the whole learned Q tabl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 
@@ -45,5 +45,9 @@ class Env:
     # Every episode ends terminally after its first step (matrix games, Gaussian squeeze), so
     # TD targets are the reward alone and the trainer skips the target networks.
     one_step: bool = False
+    # A setting that changes only values, not shapes (predator-prey: the penalty P), which the
+    # trainer can batch together with the seeds: its name, and reset(key, value).
+    value_name: Optional[str] = None
+    reset_with_value: Optional[Callable[[Array, Array], tuple[Array, Any]]] = None
     # Anything an environment wants reports to know (payoff tensor, action names, optimum).
     meta: dict = field(default_factory=dict, compare=False, hash=False)

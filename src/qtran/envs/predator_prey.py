@@ -251,6 +251,8 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
         step=step,
         avail_actions=avail_actions,
         global_state=lambda state: global_state(state, grid),
+        value_name="penalty",
+        reset_with_value=reset_with_penalty,
         meta={
             "action_names": ACTION_NAMES,
             "grid": grid,
