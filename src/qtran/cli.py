@@ -2,8 +2,9 @@
 
     qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
                 seeds=<int> steps=<int> out=<dir> [key=value ...]
-    qtran reproduce <table1|fig2|fig3> [out=<dir>] [workers=<int>] [key=value ...]
+    qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|paper] [workers=<int>] [key=value ...]
     qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
+    qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
     qtran report table1 RUN_DIR
     qtran config [key=value ...]         print the resolved configuration
 
@@ -50,7 +51,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-EXPERIMENTS = ("table1", "fig2", "fig3")
+EXPERIMENTS = ("table1", "fig2", "fig3", "fig4")
 
 
 def cmd_reproduce(args) -> int:
@@ -72,12 +73,45 @@ def cmd_reproduce(args) -> int:
 
         fig2.run(overrides, out=out, workers=workers)
         print((Path(out) / "summary.txt").read_text(), end="")
-    else:
+    elif args.what == "fig3":
         from qtran.experiments import fig3
 
         fig3.run(overrides, out=out, workers=workers)
         print((Path(out) / "final_rewards.md").read_text(), end="")
+    else:
+        from qtran.experiments import fig4
+
+        budget = "quick"
+        rest_overrides = []
+        for item in overrides:
+            if item.startswith("budget="):
+                budget = item.split("=", 1)[1]
+            else:
+                rest_overrides.append(item)
+        fig4.run(rest_overrides, out=out, budget=budget, workers=workers)
+        print((Path(out) / "final_rewards.md").read_text(), end="")
     print(f"\nrun directories, figures and reports under {out}")
+    return 0
+
+
+def cmd_render(args) -> int:
+    import jax
+
+    from qtran import render
+    from qtran.replay_run import load_policy
+    from qtran.rollout import play
+
+    cfg, env, algo, params, reset, seed = load_policy(args.run_dir, args.run)
+    if cfg.env.name != "predator_prey":
+        raise UserError(f"render draws predator-prey episodes; {args.run_dir} is {cfg.env.name}")
+    states, rewards = play(env, algo.agents, params["agent"], jax.random.PRNGKey(args.episode_seed), reset)
+    frames = render.unstack(states)
+    if not args.no_text:
+        for frame in frames:
+            print(render.text_frame(frame, int(cfg.env.grid)) + "\n")
+    out = Path(args.gif or Path(args.run_dir) / f"episode_run{args.run}.gif")
+    render.gif(frames, str(out), int(cfg.env.grid), rewards=[float(r) for r in rewards])
+    print(f"seed {seed}: team reward {float(rewards.sum()):.2f} over {len(rewards)} steps; GIF: {out}")
     return 0
 
 
@@ -122,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where to write figures for plain run directories")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("render", help="play a trained predator-prey team: GIF and text frames")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--run", type=int, default=0, help="which run of the batch (index into summary seeds)")
+    p.add_argument("--episode-seed", type=int, default=0, help="seed of the episode played")
+    p.add_argument("--gif", default=None, help="GIF path (default RUN_DIR/episode_run<k>.gif)")
+    p.add_argument("--no-text", action="store_true", help="do not print text frames")
+    p.set_defaults(func=cmd_render)
     p = sub.add_parser("report", help="print a reproduction's report from its run files")
     p.add_argument("what", help="table1")
     p.add_argument("run_dir")

@@ -124,6 +124,27 @@ def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     return cfg
 
 
+def load_config(run_dir) -> DictConfig:
+    """The resolved config a run directory was trained with (plain YAML data; runs no code)."""
+    from pathlib import Path
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"no config.yaml in {run_dir} (not a qtran run directory)")
+    try:
+        saved = OmegaConf.load(path)
+        env_name = str(saved.env.name)
+        base = OmegaConf.structured(Config(env=family(env_name).config()))
+        OmegaConf.set_struct(base, True)
+        cfg = OmegaConf.merge(base, saved)
+    except OmegaConfBaseException as err:
+        raise UserError(f"{path}: {_one_line(err)}") from None
+    except Exception as err:  # malformed YAML
+        raise UserError(f"{path}: cannot read it ({type(err).__name__})") from None
+    validate(cfg)
+    return cfg
+
+
 def _one_line(err: Exception) -> str:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     key = getattr(err, "full_key", None)

@@ -32,6 +32,10 @@ def redraw(run_dirs: list[str], out: str | None = None) -> list[Path]:
             from qtran.experiments import fig2
 
             written += fig2.draw(d)
+        elif kind == "fig4":
+            from qtran.experiments import fig4
+
+            written += fig4.draw(d)
         elif kind == "table1":
             from qtran.experiments import table1
 

@@ -125,3 +125,29 @@ def marl_eval_export(groups: dict[str, dict[str, dict[str, str | Path]]], path: 
     data = {env: {task: {algo: marl_eval_runs(d) for algo, d in algos.items()} for task, algos in tasks.items()}
             for env, tasks in groups.items()}
     write_json(path, data)
+
+
+def _path_name(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def save_params(path: Path, params) -> None:
+    """A parameter pytree as .npz, one array per leaf named by its path (no pickle)."""
+    import jax
+
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    np.savez_compressed(path, **{_path_name(p): np.asarray(v) for p, v in leaves})
+
+
+def load_params(path: Path, template):
+    """Fill `template` (a pytree of the same structure) with the arrays saved by save_params."""
+    import jax
+
+    if not Path(path).is_file():
+        raise UserError(f"no saved parameters at {path}")
+    with np.load(path, allow_pickle=False) as data:
+        flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+        missing = [_path_name(p) for p, _ in flat if _path_name(p) not in data]
+        if missing:
+            raise UserError(f"{path} does not match this configuration (missing {missing[0]})")
+        return jax.tree_util.tree_unflatten(treedef, [data[_path_name(p)] for p, _ in flat])

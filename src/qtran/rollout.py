@@ -55,3 +55,22 @@ def run_episode(env: Env, agents: Agents, agent_params, key, eps, reset=None):
         mask=mask,
     )
     return episode, reward.sum(), q_seq
+
+
+def play(env: Env, agents: Agents, agent_params, key, reset=None):
+    """One greedy episode, keeping every environment state: (states with a leading time axis
+    of length T + 1, rewards[T]). For rendering; training never needs the states."""
+    k_reset, k_steps = jax.random.split(key)
+    obs, state = (reset or env.reset)(k_reset)
+
+    def step(carry, key):
+        obs, state, hidden = carry
+        hidden, q, _ = agents.step(agent_params, hidden, obs)
+        actions = epsilon_greedy(key, q, env.avail_actions(state), 0.0)
+        next_obs, next_state, reward, _, _ = env.step(key, state, actions)
+        return (next_obs, next_state, hidden), (next_state, reward)
+
+    keys = jax.random.split(k_steps, env.episode_limit)
+    _, (states, rewards) = jax.lax.scan(step, (obs, state, agents.initial_carry()), keys)
+    states = jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]), state, states)
+    return states, rewards

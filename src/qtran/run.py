@@ -14,7 +14,7 @@ from qtran.algorithms import make_algorithm
 from qtran.config import make_config
 from qtran.envs import make_env
 from qtran.igm import check_igm
-from qtran.results import RunWriter, default_out, prepare_run_dir
+from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
 from qtran.train import Trainer, table_function
 
 LOSS_KEYS = ("loss", "loss_td", "loss_opt", "loss_nopt")
@@ -122,6 +122,7 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     if env.single_state:
         summary.update(single_state_summary(env, tables_of(states.params)))
     if writer is not None:
+        save_params(writer.path / "params.npz", states.params)  # per run, for eval and render
         np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(curve_steps),
                             returns=np.stack(episode_returns))
     if writer is not None and snapshots:

@@ -1,0 +1,37 @@
+"""`qtran render` replays a saved predator-prey policy from its run directory."""
+
+import pytest
+
+from qtran.cli import main
+
+PP = ["train", "algo=qtran-base", "env=predator_prey", "env.episode_limit=8", "steps=64", "warmup_steps=16",
+      "eval.interval=32", "eval.episodes=2", "progress=false", "tensorboard=false", "agent.hidden=16",
+      "qtran.hidden=16"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pp")
+    assert main(PP + ["seeds=2", "env_values=[0.5,1.5]", f"out={out}"]) == 0
+    return out
+
+
+def test_render_writes_gif_and_text_frames(run_dir, tmp_path, capsys):
+    capsys.readouterr()
+    gif = tmp_path / "ep.gif"
+    assert main(["render", str(run_dir), "--run", "3", "--gif", str(gif)]) == 0
+    out = capsys.readouterr().out
+    assert gif.stat().st_size > 0
+    assert out.count("t=") == 9  # the initial frame and 8 steps
+    assert "seed 1" in out
+
+
+def test_render_refuses_bad_input(run_dir, tmp_path, capsys):
+    assert main(["render", str(run_dir), "--run", "9"]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["render", str(tmp_path)]) == 2
+    assert "not a qtran run directory" in capsys.readouterr().err
+    matrix = tmp_path / "m"
+    assert main(["train", "steps=10", "progress=false", "tensorboard=false", f"out={matrix}"]) == 0
+    assert main(["render", str(matrix)]) == 2
+    assert "predator-prey" in capsys.readouterr().err
