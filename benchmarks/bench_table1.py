@@ -31,10 +31,12 @@ ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 PYMARL_STEPS_PER_S = 250.0
 
 
-def throughput(algo: str, seeds: int, iters: int) -> dict:
-    cfg = make_config([f"algo={algo}", f"seeds={seeds}", "steps=100000000", f"eval.interval={iters}",
-                       "warmup_steps=0", "eps.start=1", "eps.end=1"])
+def throughput(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()) -> dict:
+    """Compiled-chunk throughput of `iters` training iterations (after one warm chunk)."""
+    cfg = make_config([f"algo={algo}", f"seeds={seeds}", "steps=100000000", "warmup_steps=0",
+                       "eps.start=1", "eps.end=1", *extra])
     env = make_env(cfg.env)
+    cfg.eval.interval = iters * cfg.n_envs * env.episode_limit
     trainer = Trainer(cfg, env, make_algorithm(cfg, env))
     states = trainer.init_runs(range(seeds))
     trainer.compile(states)
@@ -47,8 +49,9 @@ def throughput(algo: str, seeds: int, iters: int) -> dict:
     sched = trainer.schedule
     cost = trainer.chunk.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    # XLA counts a scan body once: this is the work of one iteration (one update per seed).
-    flops_per_iter = float(cost.get("flops", 0.0)) if cost else 0.0
+    # XLA counts a scan body once: the work of one iteration, with its inner scan over
+    # updates counted once too, so scale by the updates per iteration.
+    flops_per_iter = float(cost.get("flops", 0.0)) * sched.updates_per_iter if cost else 0.0
     return {
         "gflops": flops_per_iter * iters / dt / 1e9,
         "compile_s": trainer.compile_seconds,
