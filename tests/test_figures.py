@@ -67,3 +67,22 @@ def test_plot_of_plain_run_directories(tmp_path, capsys):
 def test_plot_refuses_a_missing_directory(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nope")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_fig4_panels_split_the_batched_penalties_and_redraw(tmp_path):
+    from qtran.experiments import fig4
+
+    out = tmp_path / "fig4"
+    fig4.run(["steps=40", "warmup_steps=20", "eval.interval=20", "eval.episodes=2", "env.episode_limit=10",
+              "agent.hidden=8", "qtran.hidden=8", "seeds=2", "progress=false", "tensorboard=false"],
+             out=str(out), settings=("n2",), algos=("qtran-alt", "vdn"))
+    first = _pngs(out)
+    assert list(first) == ["fig4_n2_p0.5.png", "fig4_n2_p1.0.png", "fig4_n2_p1.5.png"]
+    summary = json.loads((out / "n2" / "vdn" / "summary.json").read_text())
+    split = fig4.split_by_value(summary)
+    assert sorted(split) == [0.5, 1.0, 1.5] and np.asarray(split[1.0]["returns"]).shape == (3, 2)
+    assert "N=2, P=1.5" in (out / "final_rewards.md").read_text()
+    for p in out.glob("fig4_*.png"):
+        p.unlink()
+    assert main(["plot", str(out)]) == 0
+    assert _pngs(out) == first

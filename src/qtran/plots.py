@@ -46,12 +46,13 @@ def _pyplot():
 
 def save(fig, stem: Path, caption: str) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    stem.with_suffix(".txt").write_text(caption.strip() + "\n")
+    # name + extension by hand: with_suffix would eat the ".5" of a stem like "fig4_n2_p0.5"
+    png, svg, txt = (stem.parent / f"{stem.name}.{ext}" for ext in ("png", "svg", "txt"))
+    fig.savefig(png, dpi=130, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight")
+    txt.write_text(caption.strip() + "\n")
     _pyplot().close(fig)
-    return paths + [stem.with_suffix(".txt")]
+    return [png, svg, txt]
 
 
 def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "greedy evaluation reward",

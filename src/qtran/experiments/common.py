@@ -7,6 +7,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from qtran.config import make_config
 from qtran.errors import UserError
 from qtran.results import prepare_run_dir, read_summary, write_json
@@ -68,3 +70,24 @@ def parse_workers(overrides: list[str]) -> tuple[int | None, list[str]]:
         else:
             rest.append(item)
     return workers, rest
+
+
+def final_reward_table(rows: dict[str, dict[str, object]], algos, what: str) -> str:
+    """A Markdown table: one row per setting, one column per algorithm, each cell the mean and
+    the interval half-width of that setting's final per-seed rewards (None: not run)."""
+    from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci
+
+    lines = [f"{what}, mean +- half-width of the {INTERVAL_METHOD}", "",
+             "| setting | " + " | ".join(ALGO_LABELS.get(a, a) for a in algos) + " |",
+             "|---|" + "---|" * len(algos)]
+    for label, finals in rows.items():
+        cells = []
+        for a in algos:
+            values = finals.get(a)
+            if values is None:
+                cells.append("-")
+                continue
+            mean, half = mean_ci(np.asarray(values, dtype=float))
+            cells.append(f"{float(mean):.2f} +- {float(half):.2f} (n={len(values)})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

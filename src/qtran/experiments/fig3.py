@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
+from qtran.experiments.common import (
+    build_configs, final_reward_table, load_summaries, read_manifest, run_jobs, write_manifest,
+)
 from qtran.errors import UserError
-from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci, plot_curves
+from qtran.plots import plot_curves
 from qtran.results import marl_eval_export, prepare_run_dir
 
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
@@ -47,20 +47,9 @@ def run(overrides: list[str], out: str = "runs/fig3", panels=tuple(PANELS), algo
 
 
 def final_table(summaries: dict[str, dict], panels, algos) -> str:
-    lines = [f"Final greedy evaluation reward, mean +- half-width of the {INTERVAL_METHOD}", "",
-             "| panel | " + " | ".join(ALGO_LABELS.get(a, a) for a in algos) + " |",
-             "|---|" + "---|" * len(algos)]
-    for p in panels:
-        cells = []
-        for a in algos:
-            s = summaries.get(f"{p}/{a}")
-            if s is None:
-                cells.append("-")
-                continue
-            mean, half = mean_ci(np.asarray(s["final_eval_return"]))
-            cells.append(f"{float(mean):.2f} +- {float(half):.2f} (n={len(s['seeds'])})")
-        lines.append(f"| {p} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = {p: {a: summaries[f"{p}/{a}"]["final_eval_return"] if f"{p}/{a}" in summaries else None
+                for a in algos} for p in panels}
+    return final_reward_table(rows, algos, "Final greedy evaluation reward")
 
 
 def draw(out: str | Path) -> list[Path]:

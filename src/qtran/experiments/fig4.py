@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from qtran.errors import UserError
-from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
+from qtran.experiments.common import (
+    build_configs, final_reward_table, load_summaries, read_manifest, run_jobs, write_manifest,
+)
 from qtran.plots import plot_curves
 from qtran.results import prepare_run_dir
 
@@ -72,23 +74,10 @@ def split_by_value(summary: dict) -> dict[float, dict]:
 
 
 def final_table(summaries: dict[str, dict], settings, algos) -> str:
-    from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci
-
-    lines = [f"Final greedy team reward per episode, mean +- half-width of the {INTERVAL_METHOD}", "",
-             "| setting | " + " | ".join(ALGO_LABELS[a] for a in algos) + " |", "|---|" + "---|" * len(algos)]
-    for n in settings:
-        for p in PENALTIES:
-            cells = []
-            for a in algos:
-                s = summaries.get(f"{n}/{a}")
-                if s is None:
-                    cells.append("-")
-                    continue
-                finals = split_by_value(s)[p]["returns"][-1]
-                mean, half = mean_ci(finals)
-                cells.append(f"{float(mean):.2f} +- {float(half):.2f}")
-            lines.append(f"| N={n[1:]}, P={p} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = {f"N={n[1:]}, P={p}": {a: split_by_value(summaries[f"{n}/{a}"])[p]["returns"][-1]
+                                  if f"{n}/{a}" in summaries else None for a in algos}
+            for n in settings for p in PENALTIES}
+    return final_reward_table(rows, algos, "Final greedy team reward per episode")
 
 
 def draw(out: str | Path) -> list[Path]:
