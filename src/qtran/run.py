@@ -18,7 +18,7 @@ from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
 from qtran.train import Trainer, table_function
 
 LOSS_KEYS = ("loss", "loss_td", "loss_opt", "loss_nopt")
-MAX_TABLE_CELLS = 4096  # record whole Q tables during training only for games this small
+MAX_TABLE_CELLS = 4096  # joint Q tables (|U|^N cells) only for games this small
 
 
 def save_table_history(path, steps: list[int], snapshots: list[dict]) -> None:
@@ -72,8 +72,9 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     trainer.compile(states)
 
     curve_steps, curve_returns, episode_returns, snapshots = [], [], [], []
-    record_tables = env.single_state and env.n_actions**env.n_agents <= MAX_TABLE_CELLS
-    tables_of = table_function(algo, env) if env.single_state else None
+    small = env.n_actions**env.n_agents <= MAX_TABLE_CELLS
+    record_tables = env.single_state and small
+    tables_of = table_function(algo, env, joint_tables=small) if env.single_state else None
 
     def evaluate(index: int, step: int, extra: dict | None = None) -> np.ndarray:
         episodes = np.asarray(trainer.evaluate(states, index))  # [seeds, eval.episodes]

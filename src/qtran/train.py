@@ -204,18 +204,21 @@ class Trainer:
         self.compile_seconds = time.perf_counter() - t0
 
 
-def table_function(algo: Algorithm, env: Env):
+def table_function(algo: Algorithm, env: Env, joint_tables: bool = True):
     """A jitted function: seed-batched params -> learned Q_i, Q_jt, Q'_jt (and V) per seed.
 
-    Only meaningful for single-state games: the tables cover the whole joint action space.
+    Only meaningful for single-state games. The joint tables cover the whole joint action
+    space (|U|^N cells); with joint_tables=False only the per-agent Q_i are computed.
     """
     n, u = env.n_agents, env.n_actions
     obs, env_state = env.reset(jax.random.PRNGKey(0))
     gstate = env.global_state(env_state)
-    joint = jnp.stack([a.ravel() for a in jnp.indices((u,) * n)], axis=-1)  # [U^N, N]
+    joint = jnp.stack([a.ravel() for a in jnp.indices((u,) * n)], axis=-1) if joint_tables else None
 
     def one(p):
         q_i, _ = algo.agents.apply(p["agent"], obs)  # [N, U]
+        if not joint_tables:
+            return {"q_i": q_i}
         q_prime = jnp.take_along_axis(q_i[None], joint[..., None], axis=-1)[..., 0].sum(-1)
         out = {"q_i": q_i, "q_prime_jt": q_prime.reshape((u,) * n)}
         if algo.joint_q is not None:

@@ -57,6 +57,10 @@ class GaussianSqueezeConfig:
     agents: int = 10
     # own: agent i observes [s_i]; all: every agent observes the whole s vector (released code).
     obs: str = "own"
+    # None: a fresh s every episode (released code). An integer: s is drawn once from this
+    # seed and kept for every episode, one reading of the paper's "s_i given a priori"; the
+    # game is then single-state and its learned Q tables are recorded.
+    s_seed: Optional[int] = None
 
 
 class GSState(NamedTuple):
@@ -129,8 +133,15 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
             return jnp.broadcast_to(state.s, (n, n))
         return state.s[:, None]
 
+    s_seed = _get(cfg, "s_seed")
+    if s_seed is not None and (isinstance(s_seed, bool) or not isinstance(s_seed, (int, np.integer))):
+        raise UserError(f"env.s_seed must be an integer or null, got {s_seed!r}")
+    fixed_key = None if s_seed is None else jax.random.PRNGKey(int(s_seed))
+
     def reset(key):
-        # equal_s draws one value and gives it to everyone, still anew each episode.
+        # equal_s draws one value and gives it to everyone, still anew each episode
+        # (or the same every episode with s_seed).
+        key = key if fixed_key is None else fixed_key
         shape = () if equal_s else (n,)
         s = jax.random.uniform(key, shape, jnp.float32, 0.0, s_max)
         state = GSState(jnp.broadcast_to(s, (n,)))
@@ -154,7 +165,8 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
     x_max = scale * n * s_max * (n_actions - 1)
     meta = {"mus": mus, "sigmas": sigmas, "x_max": x_max, **reference_points(mus, sigmas, x_max)}
     return Env(
-        name=f"gaussian_squeeze:{domains}:{setting}" + (":equal_s" if equal_s else ""),
+        name=f"gaussian_squeeze:{domains}:{setting}" + (":equal_s" if equal_s else "")
+        + ("" if s_seed is None else f":s{s_seed}"),
         n_agents=n,
         n_actions=n_actions,
         obs_dim=obs_dim,
@@ -164,7 +176,7 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
         step=step,
         avail_actions=avail_actions,
         global_state=global_state,
-        single_state=False,
+        single_state=s_seed is not None,
         one_step=True,
         meta=meta,
     )
