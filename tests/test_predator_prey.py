@@ -195,7 +195,7 @@ def test_reward_is_summed_over_prey():
 
 def test_penalty_lives_in_the_state_and_vmaps():
     env = make_predator_prey(PredatorPreyConfig(penalty=0.5))
-    reset_p = env.meta["reset_with_penalty"]
+    reset_p = env.reset_with_value
     penalties = jnp.array([0.0, 0.5, 1.0, 1.5])
     _, states = jax.jit(jax.vmap(reset_p, in_axes=(None, 0)))(jax.random.PRNGKey(0), penalties)
     assert np.allclose(states.penalty, penalties)

@@ -22,7 +22,7 @@ bootstrapping. The state still counts steps (`t`).
 
 The penalty P lives in the state, not in a closed-over constant, so a trainer can vmap one
 compiled environment over several penalties: `reset(key)` uses the config's penalty and
-`reset_with_penalty(key, penalty)` (exposed in `Env.meta["reset_with_penalty"]`) any other.
+`Env.reset_with_value(key, penalty)` any other (the trainer's `env_values` batch axis).
 
 Observation of agent i (obs_dim = 2 * (N + M) + 3; 9 for N=2, M=1 and 15 for N=4, M=2):
 
@@ -258,7 +258,6 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
             "grid": grid,
             "prey": m,
             "penalty": float(cfg.penalty),
-            "reset_with_penalty": reset_with_penalty,
         },
     )
 
