@@ -9,6 +9,8 @@ with; the seeds were not chosen to make it pass (see NOTES.md for every seed's r
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 from qtran.experiments import fig3
 
 

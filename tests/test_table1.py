@@ -7,6 +7,8 @@ One reproduction run is shared by all assertions (it is what `qtran reproduce ta
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 from qtran.experiments import table1
 
 
