@@ -25,6 +25,7 @@ import optax
 from qtran.algorithms import Algorithm
 from qtran.config import anneal_steps, eval_interval
 from qtran.envs.base import Env
+from qtran.errors import UserError
 from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions
 from qtran.rollout import run_episode
 
@@ -103,8 +104,6 @@ class Trainer:
         if values is None:
             return list(seeds), [None] * len(seeds)
         if self.env.reset_with_value is None:
-            from qtran.errors import UserError
-
             raise UserError(f"env_values: {self.env.name} has no setting that can be batched")
         return [s for _ in values for s in seeds], [float(v) for v in values for _ in seeds]
 
@@ -163,17 +162,12 @@ class Trainer:
             state, metrics = jax.lax.scan(one, state, jnp.arange(s.updates_per_iter))
             return state, jax.tree.map(jnp.mean, metrics)
 
-        def no_update(state):
-            return state, jax.tree.map(lambda x: jnp.zeros((), x.dtype), self._metric_shapes())
+        def no_update(state):  # the warm-up: same outputs as do_updates, all zero
+            shapes = jax.eval_shape(do_updates, state)[1]
+            return state, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
 
         state, metrics = jax.lax.cond(training, do_updates, no_update, state)
         return state, dict(metrics, train_return=train_return, epsilon=eps, trained=training)
-
-    def _metric_shapes(self):
-        def probe():
-            st = self._init_one(jax.random.PRNGKey(0), 0.0)
-            return self._update(st, jax.random.PRNGKey(0), False)[1]
-        return jax.eval_shape(probe)
 
     def _chunk(self, states: TrainState, start):
         """chunk_iters iterations from `start`; iterations past the budget are skipped."""
