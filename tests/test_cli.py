@@ -29,6 +29,10 @@ def _run_cli(args, capsys):
     (["reproduce", "table9"], "unknown experiment"),
     (["reproduce", "table1", "algo=vdn"], "cannot be changed"),
     (["frobnicate"], "invalid choice"),
+    (["train", "env_values=[0.5]"], "no setting that can be batched"),
+    (["train", "env=predator_prey", "env_values=[a]"], "env_values"),
+    (["train", "env=gaussian_squeeze", "env.domains=xgs"], "env.domains"),
+    (["train", "env=predator_prey", "env.grid=1"], "env.grid"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args, fragment, capsys):
     code, out, err = _run_cli(args, capsys)

@@ -58,6 +58,8 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         cfg = make_config(list(cfg or []))
     env = make_env(cfg.env)
     algo = make_algorithm(cfg, env)
+    trainer = Trainer(cfg, env, algo)
+    seeds, env_values = trainer.runs(range(cfg.seed, cfg.seed + cfg.seeds))  # checks env_values
     writer = None
     if write:
         out = cfg.out or default_out(cfg.algo, env.name)
@@ -65,8 +67,6 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
         writer = RunWriter(run_dir, tensorboard=cfg.tensorboard)
 
-    trainer = Trainer(cfg, env, algo)
-    seeds, env_values = trainer.runs(range(cfg.seed, cfg.seed + cfg.seeds))
     sched = trainer.schedule
     states = trainer.init_runs(range(cfg.seed, cfg.seed + cfg.seeds))
     trainer.compile(states)
