@@ -9,8 +9,10 @@ Budgets:
 - `paper`: the released code's 3M (N = 2) and 6M (N = 4) steps, replay of 600k / 1M
   transitions, target copy every 10,000 updates, 9,600 random warm-up steps, evaluation every
   100 training episodes on 100 greedy test episodes. For a GPU or time to spare.
-- `quick`: sized for the 2-core CPU machine (see NOTES.md for its measured time); everything
-  else as `paper`, scaled down with the step budget.
+- `quick`: a smoke-size run for the 2-core CPU machine; everything else as `paper`, scaled
+  down with the step budget. Measured: N = 2 alone takes about half an hour, and at 60k steps
+  no method has learned to catch yet (rewards still negative, all four close), so `quick`
+  does not show the paper's contrast; see NOTES.md. Use `paper` where a GPU is available.
 """
 
 from __future__ import annotations
