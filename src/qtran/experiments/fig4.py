@@ -10,9 +10,9 @@ Budgets:
   transitions, target copy every 10,000 updates, 9,600 random warm-up steps, evaluation every
   100 training episodes on 100 greedy test episodes. For a GPU or time to spare.
 - `quick`: a smoke-size run for the 2-core CPU machine; everything else as `paper`, scaled
-  down with the step budget. Measured: N = 2 alone takes about half an hour, and at 60k steps
-  no method has learned to catch yet (rewards still negative, all four close), so `quick`
-  does not show the paper's contrast; see NOTES.md. Use `paper` where a GPU is available.
+  down with the step budget. Measured: the N = 2 half takes about 10 minutes, and at 60k
+  steps no method has learned to catch yet (rewards still negative, all four within their
+  intervals), so `quick` does not show the paper's contrast; see NOTES.md. Use `paper` where a GPU is available.
 """
 
 from __future__ import annotations
