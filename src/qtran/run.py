@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from qtran.algorithms import make_algorithm
 from qtran.config import make_config
-from qtran.envs import make_env
+from qtran.envs import Env, make_env
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
 from qtran.train import Trainer, table_function
@@ -43,20 +43,23 @@ def _chunk_means(metrics: dict) -> dict[str, np.ndarray]:
 
 
 def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
-          position: int | None = None) -> dict:
+          position: int | None = None, env: Env | None = None) -> dict:
     """Train cfg.seeds seeds together and return the run's summary (also written to disk).
 
     `cfg` is a config from `make_config`, or a list of `key=value` overrides.
     """
-    return fit(cfg, write=write, desc=desc, position=position)[1]
+    return fit(cfg, write=write, desc=desc, position=position, env=env)[1]
 
 
 def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
-        position: int | None = None):
-    """As `train`, returning (final seed-batched TrainState, summary)."""
+        position: int | None = None, env: Env | None = None):
+    """As `train`, returning (final seed-batched TrainState, summary).
+
+    `env` trains on an environment object of your own instead of the one `cfg.env` names.
+    """
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
-    env = make_env(cfg.env)
+    env = env or make_env(cfg.env)
     algo = make_algorithm(cfg, env)
     trainer = Trainer(cfg, env, algo)
     seeds, env_values = trainer.runs(range(cfg.seed, cfg.seed + cfg.seeds))  # checks env_values
