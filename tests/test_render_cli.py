@@ -35,3 +35,24 @@ def test_render_refuses_bad_input(run_dir, tmp_path, capsys):
     assert main(["train", "steps=10", "progress=false", "tensorboard=false", f"out={matrix}"]) == 0
     assert main(["render", str(matrix)]) == 2
     assert "predator-prey" in capsys.readouterr().err
+
+
+def test_eval_reevaluates_every_saved_run(run_dir, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("run ") == 4 and "penalty=1.5" in out and "over runs" in out
+    assert main(["eval", str(run_dir), "--episodes", "0"]) == 2
+
+
+def test_eval_of_a_matrix_game_gives_the_payoff_of_the_greedy_action(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "m"
+    assert main(["train", "steps=300", "seeds=2", "progress=false", "tensorboard=false", f"out={out}"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", str(out), "--episodes", "3"]) == 0
+    text = capsys.readouterr().out
+    for k, (a, b) in enumerate(summary["greedy_joint_actions"]):
+        assert f"run {k} (seed {k}): {summary['payoff'][a][b]:.3f}" in text

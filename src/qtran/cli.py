@@ -5,6 +5,7 @@
     qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|paper] [workers=<int>] [key=value ...]
     qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
     qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
+    qtran eval RUN_DIR [--episodes N]    re-evaluate saved policies greedily, with intervals
     qtran report table1 RUN_DIR
     qtran config [key=value ...]         print the resolved configuration
 
@@ -115,6 +116,28 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import numpy as np
+
+    from qtran.plots import INTERVAL_METHOD, mean_ci
+    from qtran.replay_run import evaluate_saved
+
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be at least 1, got {args.episodes}")
+    summary, returns = evaluate_saved(args.run_dir, args.episodes, args.seed)
+    returns = np.asarray(returns)
+    values = summary.get("env_values")
+    print(f"{summary['algo']} on {summary['env']}: greedy return over {args.episodes} episodes "
+          f"(mean +- half-width of the {INTERVAL_METHOD.replace('of the mean over seeds', 'over episodes')})")
+    for k, seed in enumerate(summary["seeds"]):
+        mean, half = mean_ci(returns[k])
+        extra = "" if values is None else f" {summary['env_value_name']}={values[k]}"
+        print(f"  run {k} (seed {seed}{extra}): {float(mean):.3f} +- {float(half):.3f}")
+    mean, half = mean_ci(returns.mean(-1))
+    print(f"  over runs: {float(mean):.3f} +- {float(half):.3f}")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from qtran.plotting import redraw
 
@@ -156,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where to write figures for plain run directories")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("eval", help="re-evaluate a saved policy greedily")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=100, help="greedy episodes per run")
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
+    p.set_defaults(func=cmd_eval)
     p = sub.add_parser("render", help="play a trained predator-prey team: GIF and text frames")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--run", type=int, default=0, help="which run of the batch (index into summary seeds)")

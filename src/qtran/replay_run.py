@@ -13,19 +13,44 @@ from qtran.errors import UserError
 from qtran.results import load_params, read_summary
 
 
-def load_policy(run_dir: str | Path, run: int = 0):
-    """(cfg, env, algorithm, params of run `run`, that run's env reset or None, its seed)."""
+def load_all(run_dir: str | Path):
+    """(cfg, env, algorithm, params with a leading run axis, summary) of a finished run."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     summary = read_summary(run_dir)
-    n_runs = len(summary["seeds"])
-    if not 0 <= run < n_runs:
-        raise UserError(f"run={run} is out of range: {run_dir} holds runs 0..{n_runs - 1}")
     env = make_env(cfg.env)
     algo = make_algorithm(cfg, env)
     template = jax.eval_shape(lambda k: {"agent": algo.agents.init(k), "mixer": algo.init_mixer(k)},
                               jax.random.PRNGKey(0))
-    params = jax.tree.map(lambda x: x[run], load_params(run_dir / "params.npz", template))
+    return cfg, env, algo, load_params(run_dir / "params.npz", template), summary
+
+
+def evaluate_saved(run_dir: str | Path, episodes: int, seed: int = 0):
+    """Greedy returns of every saved run: float[runs, episodes], each agent acting on its own Q_i."""
+    import jax.numpy as jnp
+
+    from qtran.rollout import run_episode
+
+    cfg, env, algo, params, summary = load_all(run_dir)
+    values = summary.get("env_values")
+    values = jnp.asarray(values if values is not None else [0.0] * len(summary["seeds"]), jnp.float32)
+    keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
+
+    def one_run(agent_params, value):
+        reset = None if summary.get("env_values") is None else (lambda k: env.reset_with_value(k, value))
+        return jax.vmap(lambda k: run_episode(env, algo.agents, agent_params, k, 0.0, reset)[1])(keys)
+
+    returns = jax.jit(jax.vmap(one_run))(params["agent"], values)
+    return summary, returns
+
+
+def load_policy(run_dir: str | Path, run: int = 0):
+    """(cfg, env, algorithm, params of run `run`, that run's env reset or None, its seed)."""
+    cfg, env, algo, all_params, summary = load_all(run_dir)
+    n_runs = len(summary["seeds"])
+    if not 0 <= run < n_runs:
+        raise UserError(f"run={run} is out of range: {run_dir} holds runs 0..{n_runs - 1}")
+    params = jax.tree.map(lambda x: x[run], all_params)
     reset = None
     values = summary.get("env_values")
     if values is not None:
