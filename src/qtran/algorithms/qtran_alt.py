@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, current_values, greedy, masked_mean, masked_q, next_step, pool, td_target,
+    Algorithm, chosen, current_values, greedy, masked_mean, masked_q, next_step, td_target,
 )
 from qtran.algorithms.qtran_base import QtranNets
 from qtran.networks import MLP
