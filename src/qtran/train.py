@@ -223,7 +223,3 @@ def table_function(algo: Algorithm, env: Env, joint_tables: bool = True):
 
     batched = jax.jit(jax.vmap(one))
     return lambda params: jax.tree.map(np.asarray, batched(params))
-
-
-def single_state_tables(algo: Algorithm, env: Env, params) -> dict[str, np.ndarray]:
-    return table_function(algo, env)(params)
