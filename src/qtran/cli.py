@@ -5,9 +5,13 @@
     qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|paper] [workers=<int>] [key=value ...]
     qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
     qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
+    qtran resume RUN_DIR                 continue an interrupted run exactly from its checkpoint
     qtran eval RUN_DIR [--episodes N]    re-evaluate saved policies greedily, with intervals
     qtran report table1 RUN_DIR
     qtran config [key=value ...]         print the resolved configuration
+    qtran conditions PAYOFF [--json]     which greedy joint actions QTRAN-base / -alt can represent
+    qtran sweep key=a,b key2=x,y [backend=local|ray] [out=<dir>] [key=value ...]
+                                         every combination of the listed values, one run each
 
 Mistakes in the input print one line and exit with status 2 before any training starts.
 """
@@ -18,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qtran.errors import UserError
+from qtran.errors import Interrupted, UserError
 
 EXIT_USER_ERROR = 2
 
@@ -48,6 +52,16 @@ def cmd_train(args) -> int:
     print(f"{cfg.algo} on {summary['env']}: final greedy return per seed {[round(r, 3) for r in returns]}")
     if "greedy_joint_actions" in summary:
         print(f"greedy joint actions per seed: {summary['greedy_joint_actions']}")
+    print(f"run directory: {summary['run_dir']}")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from qtran.run import resume
+
+    summary = resume(args.run_dir)
+    print(f"{summary['algo']} on {summary['env']}: final greedy return per seed "
+          f"{[round(r, 3) for r in summary['final_eval_return']]}")
     print(f"run directory: {summary['run_dir']}")
     return 0
 
@@ -155,10 +169,37 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from qtran.sweep import sweep
+
+    outcome = sweep(args.overrides)
+    print((outcome.out / "summary.md").read_text(), end="")
+    print(f"\n{len(outcome.trained)} trained, {len(outcome.skipped)} already finished, "
+          f"{len(outcome.failed)} failed; summary.md and summary.csv in {outcome.out}")
+    for name, error in outcome.failed.items():
+        print(f"qtran: run {name} failed: {error}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
 def cmd_config(args) -> int:
     from qtran.config import make_config, to_yaml
 
     print(to_yaml(make_config(args.overrides)), end="")
+    return 0
+
+
+def cmd_conditions(args) -> int:
+    import json
+
+    from qtran import conditions
+
+    payoff = conditions.load(args.payoff)
+    tol = conditions.DEFAULT_TOL if args.tol is None else args.tol
+    report = conditions.analyse(payoff, tol=tol, exhaustive=args.exhaustive)
+    if args.json:
+        print(json.dumps(conditions.to_json(report)))
+    else:
+        print(conditions.format_text(report, args.payoff, payoff.shape, tol))
     return 0
 
 
@@ -171,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped")
     p.add_argument("overrides", nargs="*", help="key=value settings (see README)")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("resume", help="continue an interrupted training run from its last checkpoint")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=cmd_resume)
     p = sub.add_parser("reproduce", help="reproduce a table of the paper")
     p.add_argument("what", help="table1, fig2 or fig3")
     p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings")
@@ -195,9 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", help="table1")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("sweep", help="train every combination of comma-separated values (locally or on Ray)")
+    p.add_argument("overrides", nargs="*", help="key=v1,v2,... settings; backend=, address=, out=, "
+                   "max_retries=, workers= for the sweep itself")
+    p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("config", help="print the resolved configuration")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_config)
+    p = sub.add_parser("conditions", help="solve Theorem 1 / 2 conditions exactly on a payoff (MILP)")
+    p.add_argument("payoff", metavar="PAYOFF", help="preset (table1, climbing, penalty, climb21) or .json/.npy")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--tol", type=float, default=None,
+                   help="smallest greedy margin, relative to the payoff range, that counts as strict "
+                        "(default 1e-5)")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="solve QTRAN-alt's MILP for every candidate, even where QTRAN-base already fails")
+    p.set_defaults(func=cmd_conditions)
     return parser
 
 
@@ -208,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"qtran: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Interrupted as stop:
+        print(f"qtran: interrupted; checkpoint saved, continue with: qtran resume {stop.run_dir}",
+              file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("qtran: interrupted", file=sys.stderr)
         return 130

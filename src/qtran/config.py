@@ -67,6 +67,14 @@ class QmixConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    # Chunks (evaluation intervals) between checkpoints of the whole training state, for
+    # `qtran resume`; 0 turns checkpoints off. One is also written at the end.
+    every: int = 1
+    keep: int = 2  # newest checkpoints kept; older ones are deleted
+
+
+@dataclass
 class Config:
     algo: str = "qtran-base"
     env: Any = None  # filled with the chosen family's config dataclass
@@ -92,6 +100,10 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     qtran: QtranConfig = field(default_factory=QtranConfig)
     qmix: QmixConfig = field(default_factory=QmixConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # Spread the runs (seeds) over every local accelerator with JAX sharding when there are
+    # several; the largest device count that divides the number of runs is used.
+    shard: bool = True
     out: Optional[str] = None  # run directory; None means runs/<algo>-<env>-<time>
     progress: bool = True
     tensorboard: bool = True
@@ -172,6 +184,8 @@ def validate(cfg: DictConfig) -> None:
                 "qtran.hidden", "qmix.embed", "qmix.hypernet_hidden", "eval.episodes"):
         value = OmegaConf.select(cfg, key)
         need(value >= 1, f"{key} must be at least 1, got {value}")
+    need(cfg.checkpoint.every >= 0, f"checkpoint.every must be non-negative, got {cfg.checkpoint.every}")
+    need(cfg.checkpoint.keep >= 1, f"checkpoint.keep must be at least 1, got {cfg.checkpoint.keep}")
     need(cfg.warmup_steps >= 0, f"warmup_steps must be non-negative, got {cfg.warmup_steps}")
     need(cfg.lr > 0 and math.isfinite(cfg.lr), f"lr must be positive, got {cfg.lr}")
     need(cfg.adam_eps > 0, f"adam_eps must be positive, got {cfg.adam_eps}")

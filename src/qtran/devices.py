@@ -15,10 +15,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 RUN_AXIS = "runs"
 
 
+def shard_count(n_runs: int, n_devices: int) -> int:
+    """The largest number of devices, at most n_devices, that divides n_runs evenly."""
+    return max(k for k in range(1, n_devices + 1) if n_runs % k == 0)
+
+
 def run_sharding(n_runs: int, devices=None) -> NamedSharding | None:
-    """Shard n_runs over the largest number of devices that divides it; None for one device."""
+    """Shard n_runs over shard_count(...) devices; None when that is one device."""
     devices = list(devices if devices is not None else jax.devices())
-    count = max(k for k in range(1, len(devices) + 1) if n_runs % k == 0)
+    count = shard_count(n_runs, len(devices))
     if count == 1:
         return None
     return NamedSharding(Mesh(np.asarray(devices[:count]), (RUN_AXIS,)), PartitionSpec(RUN_AXIS))

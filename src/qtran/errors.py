@@ -7,3 +7,15 @@ keeps its traceback.
 
 class UserError(ValueError):
     """Bad input from the user: unknown name, malformed file, out-of-range value."""
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, after the newest complete state was checkpointed."""
+
+    def __init__(self, run_dir):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir

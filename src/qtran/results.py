@@ -51,16 +51,22 @@ def to_jsonable(value):
 class RunWriter:
     """Appends metrics rows (CSV, and TensorBoard when enabled) and writes the summary."""
 
-    def __init__(self, path: Path, tensorboard: bool = True):
+    def __init__(self, path: Path, tensorboard: bool = True, resume_step: int | None = None):
+        """With `resume_step`, continue a run's files: rows logged after that step (written
+        after its last checkpoint) are dropped, and TensorBoard is told to purge them too."""
         self.path = path
+        kept = _rows_up_to(path / "metrics.csv", resume_step) if resume_step is not None else []
         self._csv_file = open(path / "metrics.csv", "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
         self._csv.writeheader()
+        self._csv.writerows(kept)
+        self._csv_file.flush()
         self._tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(logdir=str(path / "tb"))
+            purge = None if resume_step is None else resume_step + 1
+            self._tb = SummaryWriter(logdir=str(path / "tb"), purge_step=purge)
 
     def log(self, step: int, seeds: list[int], per_seed: dict[str, np.ndarray]) -> None:
         for k, seed in enumerate(seeds):
@@ -81,6 +87,13 @@ class RunWriter:
         self._csv_file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _rows_up_to(path: Path, step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [row for row in csv.DictReader(f) if row.get("step", "").isdigit() and int(row["step"]) <= step]
 
 
 def _fmt(value) -> str:

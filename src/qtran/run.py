@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,13 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from qtran.algorithms import make_algorithm
-from qtran.config import make_config
+from qtran.checkpoint import header as ckpt_header
+from qtran.checkpoint import history as ckpt_history
+from qtran.checkpoint import list_checkpoints, load_latest, restore, save
+from qtran.config import load_config, make_config
+from qtran.devices import place, run_sharding
 from qtran.envs import Env, make_env
+from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
 from qtran.train import Trainer, table_function
 
 LOSS_KEYS = ("loss", "loss_td", "loss_opt", "loss_nopt")
+CHECKPOINTS = "checkpoints"  # sub-directory of a run directory
 MAX_TABLE_CELLS = 4096  # joint Q tables (|U|^N cells) only for games this small
 
 
@@ -59,53 +68,167 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     """
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
+    if env is None and cfg.env.name == "pettingzoo":  # steps in Python: see qtran.host_loop
+        from qtran.host_loop import fit_host
+        return fit_host(cfg, write=write, desc=desc, position=position)
+    run_dir = None
+    if write:
+        run_dir = prepare_run_dir(cfg.out or default_out(cfg.algo, (env.name if env else cfg.env.name)))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        for old in list_checkpoints(run_dir / CHECKPOINTS):  # a new run in an old directory
+            old[1].unlink()
+    return _fit(cfg, env, run_dir, desc, position, resume=False)
+
+
+def resume(run_dir: str | Path, desc: str | None = None, position: int | None = None,
+           env: Env | None = None) -> dict:
+    """Continue an interrupted run from its newest intact checkpoint and return its summary.
+
+    The finished run's metrics, evaluations and parameters equal those of a run never
+    interrupted. Without any checkpoint (killed before the first one) it starts over.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").is_file():
+        raise UserError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
+    cfg = load_config(run_dir)
+    cfg.out = str(run_dir)
+    return _fit(cfg, env, run_dir, desc, position, resume=True)[1]
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """What a checkpoint must have been trained with: the config less where and how it prints."""
+    data = OmegaConf.to_container(cfg)
+    for key in ("out", "progress", "tensorboard"):
+        data.pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+class History:
+    """The evaluations so far (Python-side state that checkpoints carry with the TrainState)."""
+
+    def __init__(self):
+        self.steps: list[int] = []
+        self.returns: list[np.ndarray] = []  # per evaluation: mean greedy return per run
+        self.episodes: list[np.ndarray] = []  # per evaluation: [runs, eval.episodes]
+        self.tables: list[dict] = []  # per evaluation of a single-state game: learned tables
+
+    def arrays(self, count: int) -> dict[str, np.ndarray]:
+        """The first `count` evaluations as arrays (a Ctrl-C may land mid-evaluation)."""
+        out = {"steps": np.asarray(self.steps[:count]), "returns": np.stack(self.returns[:count]),
+               "episodes": np.stack(self.episodes[:count])}
+        if self.tables:
+            out.update({f"tables/{k}": np.stack([t[k] for t in self.tables[:count]]) for k in self.tables[0]})
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> History:
+        h = cls()
+        h.steps = [int(s) for s in arrays["steps"]]
+        h.returns = list(arrays["returns"])
+        h.episodes = list(arrays["episodes"])
+        names = [k[len("tables/"):] for k in arrays if k.startswith("tables/")]
+        h.tables = [{n: arrays[f"tables/{n}"][e] for n in names} for e in range(len(h.steps))]
+        return h
+
+
+def non_finite_loss(metrics: dict) -> str | None:
+    """A description of the first NaN or infinite loss of a chunk, or None if all are finite."""
+    trained = np.asarray(metrics["trained"]) & np.asarray(metrics["active"])[:, None]  # [iters, runs]
+    for name in LOSS_KEYS:
+        if name not in metrics:
+            continue
+        bad = ~np.isfinite(np.asarray(metrics[name], dtype=float)) & trained
+        if bad.any():
+            it, run = map(int, np.argwhere(bad)[0])
+            return f"{name} is {float(np.asarray(metrics[name])[it, run])} (run {run})"
+    return None
+
+
+def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position, resume: bool):
     env = env or make_env(cfg.env)
     algo = make_algorithm(cfg, env)
     trainer = Trainer(cfg, env, algo)
-    seeds, env_values = trainer.runs(range(cfg.seed, cfg.seed + cfg.seeds))  # checks env_values
-    writer = None
-    if write:
-        out = cfg.out or default_out(cfg.algo, env.name)
-        run_dir = prepare_run_dir(out)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-        writer = RunWriter(run_dir, tensorboard=cfg.tensorboard)
-
+    seed_range = range(cfg.seed, cfg.seed + cfg.seeds)
+    seeds, env_values = trainer.runs(seed_range)  # checks env_values
     sched = trainer.schedule
-    states = trainer.init_runs(range(cfg.seed, cfg.seed + cfg.seeds))
+    sharding = run_sharding(len(seeds)) if cfg.shard else None
+    states = place(trainer.init_runs(seed_range), sharding)
+    ckpt_dir = None if run_dir is None or cfg.checkpoint.every == 0 else run_dir / CHECKPOINTS
+    digest = config_hash(cfg)
+
+    history, first_chunk = History(), 0
+    found = load_latest(run_dir / CHECKPOINTS, digest) if resume else None
+    if found is not None:
+        arrays, path = found
+        states = place(restore(arrays, jax.device_get(states), path), sharding)
+        history = History.from_arrays(ckpt_history(arrays))
+        first_chunk = ckpt_header(arrays)["chunk"] + 1
+    writer = None
+    if run_dir is not None:
+        resume_step = history.steps[-1] if history.steps else None
+        writer = RunWriter(run_dir, tensorboard=cfg.tensorboard, resume_step=resume_step)
     trainer.compile(states)
 
-    curve_steps, curve_returns, episode_returns, snapshots = [], [], [], []
     small = env.n_actions**env.n_agents <= MAX_TABLE_CELLS
     record_tables = env.single_state and small
     tables_of = table_function(algo, env, joint_tables=small) if env.single_state else None
 
     def evaluate(index: int, step: int, extra: dict | None = None) -> np.ndarray:
-        episodes = np.asarray(trainer.evaluate(states, index))  # [seeds, eval.episodes]
+        episodes = np.asarray(trainer.evaluate(states, index))  # [runs, eval.episodes]
         returns = episodes.mean(-1)
-        curve_steps.append(step)
-        curve_returns.append(returns)
-        episode_returns.append(episodes)
+        history.steps.append(step)
+        history.returns.append(returns)
+        history.episodes.append(episodes)
         if record_tables:  # learned tables at every evaluation, for figures of their evolution
-            snapshots.append(tables_of(states.params))
+            history.tables.append(tables_of(states.params))
         if writer is not None:
             writer.log(step, seeds, dict(extra or {}, eval_return=returns))
         return returns
 
+    def checkpoint(chunk: int, done_states, evaluations: int) -> None:
+        if ckpt_dir is not None:
+            save(ckpt_dir, chunk, done_states, history.arrays(evaluations), {"config_hash": digest},
+                 keep=cfg.checkpoint.keep)
+
     t0 = time.perf_counter()
-    returns = evaluate(0, 0)
+    if first_chunk == 0:
+        evaluate(0, 0)
     total_steps = sched.total_iters * sched.steps_per_iter
-    bar = tqdm(total=total_steps, desc=desc or f"{cfg.algo} {env.name}", unit="step",
-               disable=None if cfg.progress else True, dynamic_ncols=True, leave=True, position=position)
-    for c in range(sched.n_chunks):
-        states, metrics = trainer.chunk(states, jnp.int32(c * sched.chunk_iters))
-        done_iters = min((c + 1) * sched.chunk_iters, sched.total_iters)
-        step = done_iters * sched.steps_per_iter
-        returns = evaluate(c + 1, step, _chunk_means(jax.device_get(metrics)))
-        bar.update(step - bar.n)
-        bar.set_postfix(eval_return=f"{returns.mean():.3g}")
-    bar.close()
+    bar = tqdm(total=total_steps, initial=history.steps[-1], desc=desc or f"{cfg.algo} {env.name}",
+               unit="step", disable=None if cfg.progress else True, dynamic_ncols=True, leave=True,
+               position=position)
+    saved = first_chunk - 1  # the newest chunk whose state is on disk
+    done = (first_chunk - 1, states, len(history.steps))  # newest complete chunk, its evaluations
+    try:
+        for c in range(first_chunk, sched.n_chunks):
+            states, metrics = trainer.chunk(states, jnp.int32(c * sched.chunk_iters))
+            metrics = jax.device_get(metrics)
+            problem = non_finite_loss(metrics)
+            if problem is not None:
+                where = "" if saved < 0 else f"; the last good checkpoint is chunk {saved} in {ckpt_dir}"
+                raise TrainingDiverged(f"training stopped: {problem} in the chunk ending at step "
+                                       f"{min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter}"
+                                       f"{where}")
+            step = min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter
+            returns = evaluate(c + 1, step, _chunk_means(metrics))
+            done = (c, states, len(history.steps))
+            if (c + 1) % max(cfg.checkpoint.every, 1) == 0 or c == sched.n_chunks - 1:
+                checkpoint(*done)
+                saved = c
+            bar.update(step - bar.n)
+            bar.set_postfix(eval_return=f"{returns.mean():.3g}")
+    except KeyboardInterrupt:
+        if done[0] > saved:  # Ctrl-C: keep what is complete before exiting
+            checkpoint(*done)
+        if writer is not None:
+            writer.close()
+            raise Interrupted(run_dir) from None
+        raise
+    finally:
+        bar.close()
     jax.block_until_ready(states)
     train_seconds = time.perf_counter() - t0
+    returns = history.returns[-1]
 
     summary = {
         "algo": cfg.algo,
@@ -113,10 +236,12 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         "seeds": seeds,  # one entry per run (the batch axis)
         "steps": total_steps,
         "final_eval_return": returns.tolist(),
-        "eval_curve": {"steps": curve_steps, "returns": np.stack(curve_returns).tolist()},
+        "eval_curve": {"steps": history.steps, "returns": np.stack(history.returns).tolist()},
         "compile_seconds": trainer.compile_seconds,
-        "train_seconds": train_seconds,
+        "train_seconds": train_seconds,  # of this process (since the resume, if resumed)
+        "resumed_from_chunk": first_chunk if first_chunk else None,
         "device": jax.devices()[0].platform,
+        "devices": 1 if sharding is None else len(sharding.mesh.devices.flat),
         # the environment's scalar reference values (optimum, pitfall), for figures
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
     }
@@ -127,11 +252,10 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
         summary.update(single_state_summary(env, tables_of(states.params)))
     if writer is not None:
         save_params(writer.path / "params.npz", states.params)  # per run, for eval and render
-        np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(curve_steps),
-                            returns=np.stack(episode_returns))
-    if writer is not None and snapshots:
-        save_table_history(writer.path / "tables.npz", curve_steps, snapshots)
-    if writer is not None:
+        np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(history.steps),
+                            returns=np.stack(history.episodes))
+        if history.tables:
+            save_table_history(writer.path / "tables.npz", history.steps, history.tables)
         summary["run_dir"] = str(writer.path)
         writer.write_summary(summary)
         writer.close()
