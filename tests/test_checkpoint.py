@@ -22,9 +22,9 @@ from qtran.run import fit, resume
 MATRIX = ["algo=qtran-alt", "steps=3000", "eval.interval=100", "warmup_steps=64", "progress=false",
           "seeds=2"]
 # Recurrent agents on predator-prey with the penalty batched: whole-episode replay, GRU state.
-PREY = ["algo=qmix", "env=predator_prey", "env.grid=4", "env_values=[0.5,1.5]", "steps=1600",
-        "eval.interval=400", "warmup_steps=200", "agent.recurrent=true", "agent.hidden=16",
-        "batch_size=8", "eval.episodes=4", "progress=false", "tensorboard=false"]
+PREY = ["algo=qmix", "env=predator_prey", "env.grid=4", "env.episode_limit=20", "env_values=[0.5,1.5]",
+        "steps=400", "eval.interval=100", "warmup_steps=40", "agent.recurrent=true", "agent.hidden=16",
+        "updates_per_step=0.25", "batch_size=8", "eval.episodes=4", "progress=false", "tensorboard=false"]
 RESULT_FILES = ("metrics.csv", "params.npz", "eval_episodes.npz")
 
 
@@ -92,12 +92,12 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(matrix_refere
     assert_same_results(matrix_reference, run_dir)
 
 
-def test_resume_from_every_checkpoint_of_a_recurrent_batched_run(tmp_path):
+def test_resume_mid_run_of_a_recurrent_batched_run(tmp_path):
     full = tmp_path / "full"
     fit(PREY + [f"out={full}", "checkpoint.keep=100"])
     kept = checkpoint.list_checkpoints(full / "checkpoints")
     assert [c for c, _ in kept] == [0, 1, 2, 3]
-    for chunk, _ in kept[:-1]:
+    for chunk in (1,):  # each resume compiles a GRU program (~10 s); one mid-run point
         partial = tmp_path / f"from{chunk}"
         shutil.copytree(full, partial)
         (partial / "summary.json").unlink()

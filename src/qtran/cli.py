@@ -32,6 +32,12 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
+def printable(text: str) -> str:
+    """One line of text, whatever the user typed into it: line breaks, terminal control
+    characters and undecodable bytes are shown as escapes (\\r, \\x1b, \\udcff)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _pop_out(overrides: list[str], default: str) -> tuple[str, list[str]]:
     out, rest = default, []
     for item in overrides:
@@ -44,9 +50,11 @@ def _pop_out(overrides: list[str], default: str) -> tuple[str, list[str]]:
 
 def cmd_train(args) -> int:
     from qtran.config import make_config
+    from qtran.experiments.common import check_runnable
     from qtran.run import train
 
     cfg = make_config(args.overrides)
+    check_runnable(cfg)  # payoff file, environment, schedule: every mistake before training starts
     summary = train(cfg)
     returns = summary["final_eval_return"]
     print(f"{cfg.algo} on {summary['env']}: final greedy return per seed {[round(r, 3) for r in returns]}")
@@ -263,11 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except UserError as err:
-        print(f"qtran: error: {err}", file=sys.stderr)
+        print(f"qtran: error: {printable(str(err))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Interrupted as stop:
-        print(f"qtran: interrupted; checkpoint saved, continue with: qtran resume {stop.run_dir}",
-              file=sys.stderr)
+        saved = "no checkpoint yet" if stop.chunk is None else f"checkpoint of chunk {stop.chunk} saved"
+        print(f"qtran: interrupted ({saved}); continue with: qtran resume {stop.run_dir}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("qtran: interrupted", file=sys.stderr)

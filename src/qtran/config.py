@@ -11,10 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from qtran.envs import FAMILIES, family
+from qtran.envs import FAMILIES, TASK_FAMILIES, family
 from qtran.errors import UserError
 
 
@@ -120,20 +121,50 @@ def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Defaults, then `key=value` overrides; `env=NAME` picks the environment family."""
     pairs = [_split(a) for a in overrides]
     env_name = "matrix"
-    rest = []
+    rest, tasks = [], []
     for key, value in pairs:
-        if key in ("env", "env.name"):
+        if key == "env" or (key == "env.name" and value in FAMILIES):
             env_name = value
+        elif key == "env.name":
+            tasks.append(value)
         else:
             rest.append(f"{key}={value}")
-    base = OmegaConf.structured(Config(env=family(env_name).config()))
-    OmegaConf.set_struct(base, True)
+    if tasks:  # env=jaxmarl env.name=MPE_simple_spread_v3: the outside environment's own name
+        if env_name not in TASK_FAMILIES:
+            family(tasks[-1])  # not a family either: the unknown-environment error
+        rest.append(f"env.task={tasks[-1]}")
+    base = _base(env_name)
     try:
         cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(rest))
+        OmegaConf.resolve(cfg)  # an interpolation (`steps=${seeds}`) fails here, not on a later read
     except OmegaConfBaseException as err:
         raise UserError(_one_line(err)) from None
+    except (yaml.YAMLError, UnicodeError, RecursionError, TypeError):  # unreadable value; `env_values.0=`
+        raise UserError(_culprit(base, rest)) from None
     validate(cfg)
     return cfg
+
+
+def _culprit(base: DictConfig, items: list[str]) -> str:
+    """Which `key=value` YAML cannot read (a control character, undecodable bytes, `a: b: c`)
+    or OmegaConf cannot merge (an item of a list given as a key)."""
+    for item in items:
+        try:
+            OmegaConf.merge(base, OmegaConf.from_dotlist([item]))
+        except (yaml.YAMLError, UnicodeError, RecursionError, TypeError, OmegaConfBaseException):
+            key, _, value = item.partition("=")
+            return f"{key}: cannot set it to {value!r}"
+    return "cannot read the settings"
+
+
+def _base(env_name: str) -> DictConfig:
+    """The defaults with `env_name`'s family, unknown keys refused (but `env.kwargs.*`, the
+    free-form constructor arguments of an outside environment, are open)."""
+    base = OmegaConf.structured(Config(env=family(env_name).config()))
+    OmegaConf.set_struct(base, True)
+    if "kwargs" in base.env:
+        OmegaConf.set_struct(base.env.kwargs, False)
+    return base
 
 
 def load_config(run_dir) -> DictConfig:
@@ -146,9 +177,7 @@ def load_config(run_dir) -> DictConfig:
     try:
         saved = OmegaConf.load(path)
         env_name = str(saved.env.name)
-        base = OmegaConf.structured(Config(env=family(env_name).config()))
-        OmegaConf.set_struct(base, True)
-        cfg = OmegaConf.merge(base, saved)
+        cfg = OmegaConf.merge(_base(env_name), saved)
     except OmegaConfBaseException as err:
         raise UserError(f"{path}: {_one_line(err)}") from None
     except Exception as err:  # malformed YAML
@@ -165,6 +194,21 @@ def _one_line(err: Exception) -> str:
     return f"{key}: {text}" if key else text
 
 
+INT32_MAX = 2**31 - 1
+
+
+def _numbers(node, prefix: str = ""):
+    """(dotted key, value) of every int and float setting (not bools; not env.kwargs, whose
+    meaning belongs to an outside environment)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for k, v in items:
+        key = f"{prefix}{k}"
+        if isinstance(v, (dict, list)) and key != "env.kwargs":
+            yield from _numbers(v, f"{key}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            yield key, v
+
+
 def validate(cfg: DictConfig) -> None:
     from qtran.algorithms import ALGORITHMS  # late: algorithms import networks, not config
 
@@ -172,6 +216,11 @@ def validate(cfg: DictConfig) -> None:
         if not ok:
             raise UserError(message)
 
+    for key, value in _numbers(OmegaConf.to_container(cfg)):  # JAX takes 32-bit integers, finite floats
+        if isinstance(value, int):
+            need(abs(value) <= INT32_MAX, f"{key}={value} is too large (at most {INT32_MAX})")
+        else:
+            need(math.isfinite(value), f"{key} must be a finite number, got {value}")
     need(cfg.algo in ALGORITHMS, f"unknown algorithm {cfg.algo!r}; choose one of {', '.join(ALGORITHMS)}")
     need(cfg.env.name in FAMILIES, f"unknown environment {cfg.env.name!r}")
     need(cfg.seeds >= 1, f"seeds must be at least 1, got {cfg.seeds}")

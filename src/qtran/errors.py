@@ -16,6 +16,6 @@ class TrainingDiverged(UserError):
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training, after the newest complete state was checkpointed."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, chunk: int | None):
         super().__init__(str(run_dir))
-        self.run_dir = run_dir
+        self.run_dir, self.chunk = run_dir, chunk  # chunk: the newest checkpoint, None if none

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,34 @@ def read_summary(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise UserError(f"no summary.json in {run_dir} (not a finished qtran run directory)")
-    return json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8
+        raise UserError(f"{path}: cannot read it ({type(err).__name__})") from None
+    _check_summary(summary, path)
+    return summary
+
+
+# What every summary.json holds (see run.py), and what readers of one may rely on.
+SUMMARY_FIELDS = {"algo": str, "env": str, "seeds": list, "steps": int, "final_eval_return": list,
+                  "eval_curve": dict}
+
+
+def _check_summary(summary, path: Path) -> None:
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise UserError(f"{path}: not a qtran summary ({what})")
+
+    need(isinstance(summary, dict), "not a JSON object")
+    for key, kind in SUMMARY_FIELDS.items():
+        value = summary.get(key)
+        need(isinstance(value, kind) and not isinstance(value, bool), f"{key!r} missing or not {kind.__name__}")
+    need(len(summary["final_eval_return"]) == len(summary["seeds"]), "one final_eval_return per seed")
+    need(all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in summary["final_eval_return"]),
+         "final_eval_return must hold numbers")
+    curve = summary["eval_curve"]
+    need(isinstance(curve.get("steps"), list) and isinstance(curve.get("returns"), list),
+         "eval_curve needs steps and returns")
 
 
 def marl_eval_runs(run_dir: str | Path, metric: str = "return") -> dict:
@@ -158,9 +186,18 @@ def load_params(path: Path, template):
 
     if not Path(path).is_file():
         raise UserError(f"no saved parameters at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        flat, treedef = jax.tree_util.tree_flatten_with_path(template)
-        missing = [_path_name(p) for p, _ in flat if _path_name(p) not in data]
-        if missing:
-            raise UserError(f"{path} does not match this configuration (missing {missing[0]})")
-        return jax.tree_util.tree_unflatten(treedef, [data[_path_name(p)] for p, _ in flat])
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+            missing = [_path_name(p) for p, _ in flat if _path_name(p) not in data]
+            if missing:
+                raise UserError(f"{path} does not match this configuration (missing {missing[0]})")
+            arrays = [data[_path_name(p)] for p, _ in flat]
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # not an .npz of plain arrays
+        raise UserError(f"{path}: cannot read saved parameters ({type(err).__name__})") from None
+    for (p, leaf), array in zip(flat, arrays):  # saved arrays carry a leading run axis
+        if array.ndim < 1 or array.shape[1:] != tuple(leaf.shape):
+            raise UserError(f"{path} does not match this configuration ({_path_name(p)} has shape {array.shape})")
+    return jax.tree_util.tree_unflatten(treedef, arrays)

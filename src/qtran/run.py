@@ -218,11 +218,12 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
             bar.update(step - bar.n)
             bar.set_postfix(eval_return=f"{returns.mean():.3g}")
     except KeyboardInterrupt:
-        if done[0] > saved:  # Ctrl-C: keep what is complete before exiting
+        if done[0] > saved and ckpt_dir is not None:  # Ctrl-C: keep what is complete
             checkpoint(*done)
+            saved = done[0]
         if writer is not None:
             writer.close()
-            raise Interrupted(run_dir) from None
+            raise Interrupted(run_dir, saved if saved >= 0 and ckpt_dir is not None else None) from None
         raise
     finally:
         bar.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from qtran.envs import gaussian_squeeze, predator_prey
+from qtran.envs import gaussian_squeeze, jaxmarl_adapter, pettingzoo_adapter, predator_prey
 from qtran.envs.base import Env
 from qtran.envs.matrix import MatrixConfig, load_payoff, make_matrix_game
 from qtran.errors import UserError
@@ -23,7 +23,14 @@ FAMILIES: dict[str, Family] = {
     "matrix": Family(MatrixConfig, _matrix),
     "gaussian_squeeze": Family(*gaussian_squeeze.FAMILY),
     "predator_prey": Family(*predator_prey.FAMILY),
+    # Other people's environments (optional packages, imported only when built):
+    "jaxmarl": Family(*jaxmarl_adapter.FAMILY),  # compiled, like ours
+    "pettingzoo": Family(*pettingzoo_adapter.FAMILY),  # steps in Python: qtran.host_loop
 }
+
+# Families whose config has a `task` (the outside environment's own name): there
+# `env.name=X` on the command line, X not a family, means `env.task=X`.
+TASK_FAMILIES = ("jaxmarl", "pettingzoo")
 
 
 def family(name: str) -> Family:

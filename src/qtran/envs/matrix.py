@@ -83,7 +83,7 @@ def _read_payoff_file(spec: str) -> np.ndarray:
         if isinstance(data, dict):
             data = data.get("payoff")
         return np.asarray(data, dtype=np.float64)
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, RecursionError) as err:  # RecursionError: JSON nested too deep
         raise UserError(f"cannot read payoff from {spec}: {err}".splitlines()[0]) from None
 
 
@@ -99,6 +99,8 @@ def validate_payoff(payoff: np.ndarray, source: str = "payoff") -> np.ndarray:
         raise UserError(f"{source}: payoff needs at least 2 actions per agent")
     if not np.all(np.isfinite(payoff)):
         raise UserError(f"{source}: payoff holds NaN or infinite values")
+    if np.abs(payoff).max() > np.finfo(np.float32).max:  # rewards are float32 in training
+        raise UserError(f"{source}: payoff values must be at most {np.finfo(np.float32).max:.3g} in size")
     return payoff
 
 

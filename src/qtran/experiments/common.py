@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +20,56 @@ def default_workers(n_jobs: int) -> int:
     return max(1, min(n_jobs, os.cpu_count() or 1))
 
 
+def check_runnable(cfg) -> None:
+    """Everything training would refuse, short of training: the environment (a payoff file,
+    its sizes), the algorithm, the step schedule and `env_values`. Raises UserError."""
+    from qtran.algorithms import make_algorithm
+    from qtran.config import INT32_MAX
+    from qtran.envs import make_env
+    from qtran.train import Trainer
+
+    env = make_env(cfg.env)
+    trainer = Trainer(cfg, env, make_algorithm(cfg, env))
+    trainer.runs([cfg.seed])
+    for name, value in vars(trainer.schedule).items():  # iteration counters are 32-bit in the trainer
+        if value > INT32_MAX:
+            raise UserError(f"steps, n_envs and updates_per_step make {name} = {value}, more than {INT32_MAX}")
+    need, have = state_bytes(trainer, cfg), memory_bytes()
+    if have is not None and need > have:
+        raise UserError(f"the training state (replay buffer, networks and optimizer of every seed) would need "
+                        f"{need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB here "
+                        f"(buffer_size={cfg.buffer_size}, seeds={cfg.seeds})")
+
+
+def state_bytes(trainer, cfg) -> int:
+    """Bytes of the seed-batched training state (replay buffer, parameters, optimizer), from its
+    shapes alone: nothing is allocated."""
+    import jax
+
+    one_seed = jax.eval_shape(lambda: trainer.init_runs([cfg.seed]))
+    return cfg.seeds * sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one_seed))
+
+
+def memory_bytes() -> int | None:
+    """Memory of the accelerators JAX trains on, or of this machine on the CPU (None: unknown)."""
+    import jax
+
+    limits = [(d.memory_stats() or {}).get("bytes_limit", 0) for d in jax.local_devices()
+              if hasattr(d, "memory_stats")]
+    if sum(limits) > 0:
+        return int(sum(limits))
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None
+
+
 def build_configs(jobs: dict[str, list[str]], out: Path) -> dict:
     """Validate every job's overrides (before anything trains); job k writes to out/k."""
-    return {name: make_config(list(overrides) + [f"out={out / name}"]) for name, overrides in jobs.items()}
+    configs = {name: make_config(list(overrides) + [f"out={out / name}"]) for name, overrides in jobs.items()}
+    for cfg in configs.values():
+        check_runnable(cfg)
+    return configs
 
 
 def run_jobs(configs: dict, workers: int | None = None, label: str = "") -> dict[str, dict]:
@@ -45,7 +93,15 @@ def write_manifest(out: Path, experiment: str, **details) -> None:
 
 def read_manifest(out: str | Path) -> dict | None:
     path = Path(out) / "experiment.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8
+        raise UserError(f"{path}: cannot read it ({type(err).__name__})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: not a qtran experiment manifest (not a JSON object)")
+    return manifest
 
 
 def load_summaries(out: Path, names) -> dict[str, dict]:
