@@ -69,3 +69,20 @@ def test_gru_agent_trains_on_predator_prey():
                           write=False)
     assert all(np.isfinite(summary["final_eval_return"]))
     assert summary["eval_curve"]["steps"] == [0, 100, 200]
+
+
+def test_recurrent_qtran_base_initialises_several_runs_without_hanging():
+    """Regression: a vmapped init of GRU agents (orthogonal init = batched QR) deadlocked XLA's
+    CPU runtime for qtran-base with 2 runs. In a subprocess so a hang fails instead of blocking."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from qtran.config import make_config; from qtran.envs import make_env; "
+            "from qtran.algorithms import make_algorithm; from qtran.train import Trainer; import jax; "
+            "cfg = make_config(['algo=qtran-base', 'agent.recurrent=true', 'env=predator_prey', 'env.grid=4']); "
+            "env = make_env(cfg.env); t = Trainer(cfg, env, make_algorithm(cfg, env)); "
+            "s = jax.block_until_ready(t.init_runs([0, 1])); print(s.params['agent']['params'].keys())")
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr

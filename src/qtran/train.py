@@ -85,7 +85,11 @@ class Trainer:
         self.cfg, self.env, self.algo = cfg, env, algo
         self.schedule = Schedule.from_config(cfg, env)
         self.optimizer = make_optimizer(cfg)
-        self.init = jax.jit(jax.vmap(self._init_one))  # (keys[R], env_values[R]) -> states
+        # (keys[R], env_values[R]) -> states. A loop over runs, not a vmap: XLA's CPU runtime
+        # deadlocked executing the batched QR decompositions of a vmapped GRU orthogonal init
+        # (qtran-base, agent.recurrent=true, 2 runs; JAX 0.10.2). Init runs once, so the loop
+        # costs nothing that matters.
+        self.init = jax.jit(lambda keys, values: jax.lax.map(lambda a: self._init_one(*a), (keys, values)))
         self.chunk = jax.jit(self._chunk)
         self.evaluate = jax.jit(jax.vmap(self._evaluate_one, in_axes=(0, None)))
         self.compile_seconds = 0.0
