@@ -76,15 +76,20 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(matrix_refere
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(matrix_reference, tmp_path):
     run_dir = tmp_path / "interrupted"
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.Popen(_cli("train", *MATRIX, "checkpoint.every=1000", f"out={run_dir}"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # xdist workers ignore SIGINT and children inherit that (Python then installs no
+    # KeyboardInterrupt handler), so the child installs Python's usual handler itself.
+    cli = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "from qtran.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", cli, "train", *MATRIX, "checkpoint.every=1000",
+                             f"out={run_dir}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     deadline = time.monotonic() + 120
     while not (run_dir / "metrics.csv").exists() or len((run_dir / "metrics.csv").read_text().splitlines()) < 8:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert "qtran resume" in err and "Traceback" not in err
     # every=1000 writes none on its own: this one is Ctrl-C's
     assert len(checkpoint.list_checkpoints(run_dir / "checkpoints")) == 1
