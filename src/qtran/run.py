@@ -160,7 +160,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     found = load_latest(run_dir / CHECKPOINTS, digest) if resume else None
     if found is not None:
         arrays, path = found
-        states = place(restore(arrays, jax.device_get(states), path), sharding)
+        states = place(restore(arrays, states, path), sharding)  # states: shapes only
         history = History.from_arrays(ckpt_history(arrays))
         first_chunk = ckpt_header(arrays)["chunk"] + 1
     writer = None
