@@ -185,6 +185,19 @@ def test_respawns_land_only_on_empty_cells_and_reach_all_of_them():
     assert np.all(np.asarray(nxt.predators) == np.asarray(state.predators))
 
 
+def test_respawn_cell_is_uniform_over_the_empty_cells():
+    # One catch on 3x3 leaves 6 empty cells (the prey's own cell is taken until it moves).
+    # 6000 draws: each cell expects 1000, sd about 29; a bias towards low or high ranks,
+    # or an off-by-one that never picks the last free cell, lands far outside 850-1150.
+    state = parse(["X1.", "2..", "..."])
+    keys = jax.random.split(jax.random.PRNGKey(1), 6000)
+    step = jax.jit(jax.vmap(lambda k: transition(k, state, jnp.full(2, STAY), 3, jnp.full(1, STAY))))
+    prey = np.asarray(step(keys)[0].prey)[:, 0]
+    cells, counts = np.unique(prey[:, 0] * 3 + prey[:, 1], return_counts=True)
+    assert cells.tolist() == [2, 4, 5, 6, 7, 8]
+    assert counts.min() > 850 and counts.max() < 1150, counts
+
+
 def test_reward_is_summed_over_prey():
     rows = ["X1...", "2....", ".....", "...X.", "...3."]
     _, nxt, reward, catches, penalties = play(rows, [STAY] * 3, penalty=1.5)
