@@ -142,7 +142,8 @@ def trace_by_kind(trainer: Trainer, states, iters: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
             jax.block_until_ready(trainer.chunk(states, jnp.int32(2 * iters)))
-        trace = json.load(gzip.open(next(Path(tmp).rglob("*.json.gz"))))
+        with gzip.open(next(Path(tmp).rglob("*.json.gz"))) as f:
+            trace = json.load(f)
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     kinds = collections.Counter()
     for name, us in exclusive_times(events).items():
