@@ -86,3 +86,31 @@ def test_fig4_panels_split_the_batched_penalties_and_redraw(tmp_path):
         p.unlink()
     assert main(["plot", str(out)]) == 0
     assert _pngs(out) == first
+
+
+@pytest.mark.parametrize("budget", ["quick", "medium", "paper"])
+def test_fig4_budgets_are_valid_configs(budget):
+    from qtran.config import make_config
+    from qtran.experiments import fig4
+
+    jobs = fig4.jobs([], budget)
+    assert sorted(jobs) == sorted(f"{n}/{a}" for n in fig4.SETTINGS for a in fig4.ALGOS)
+    for overrides in jobs.values():
+        cfg = make_config(overrides)
+        assert cfg.seeds == 5 and list(cfg.env_values) == [0.5, 1.0, 1.5]
+
+
+def test_fig4_medium_n2_runs_the_learning_tests_setting():
+    # fig4.py's docstring quotes tests/test_pp_learning.py's result for `medium`; keep them one setting.
+    from qtran.config import make_config
+    from qtran.experiments import fig4
+
+    from test_pp_learning import SETTING
+
+    medium = make_config(fig4.jobs([], "medium", settings=("n2",), algos=("qtran-alt",))["n2/qtran-alt"])
+    test = make_config([*SETTING, "algo=qtran-alt"])
+    for key in ("steps", "updates_per_step", "buffer_size", "target_update_interval", "warmup_steps", "lr",
+                "adam_eps", "batch_size", "gamma", "n_envs"):
+        assert medium[key] == test[key], key
+    assert medium.env == test.env.copy() | {"penalty": medium.env.penalty}
+    assert 1.5 in medium.env_values

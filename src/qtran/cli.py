@@ -2,7 +2,7 @@
 
     qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
                 seeds=<int> steps=<int> out=<dir> [key=value ...]
-    qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|paper] [workers=<int>] [key=value ...]
+    qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
     qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
     qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
     qtran resume RUN_DIR                 continue an interrupted run exactly from its checkpoint

@@ -8,11 +8,21 @@ the six panels in <out>/fig4_n<N>_p<P>.{png,svg,txt}.
 Budgets:
 - `paper`: the released code's 3M (N = 2) and 6M (N = 4) steps, replay of 600k / 1M
   transitions, target copy every 10,000 updates, 9,600 random warm-up steps, evaluation every
-  100 training episodes on 100 greedy test episodes. For a GPU or time to spare.
+  100 training episodes on 100 greedy test episodes, one update per step. For a GPU or time
+  to spare.
+- `medium`: the smallest budget known to show the paper's contrast on this project's 2-core
+  CPU machine. N = 2 is, run for run, the setting of tests/test_pp_learning.py: 1M steps, one
+  update (batch 32) every 4 steps, target copy every 2,000 updates; there, at P = 1.5,
+  QTRAN-alt learned to catch (final 5.3 / 16.8 / -0.8 over seeds 0-2) while VDN only learned
+  to avoid the penalty (-2.0 / -2.0 / -1.9). N = 4 doubles the steps; it was not run. On 2
+  cores the N = 2 half alone takes over an hour (QTRAN-alt: about 0.5 ms per update and run,
+  15 runs x 250,000 updates); see NOTES.md.
 - `quick`: a smoke-size run for the 2-core CPU machine; everything else as `paper`, scaled
   down with the step budget. Measured: the N = 2 half takes about 10 minutes, and at 60k
   steps no method has learned to catch yet (rewards still negative, all four within their
-  intervals), so `quick` does not show the paper's contrast; see NOTES.md. Use `paper` where a GPU is available.
+  intervals), so `quick` does not show the paper's contrast. Shortcuts that were tried and
+  did not make a cheaper budget learn to catch (NOTES.md): one update every 10 steps; 32-wide
+  networks at 1M steps; 400k steps with target copies every 1,000 updates.
 """
 
 from __future__ import annotations
@@ -39,6 +49,12 @@ BUDGETS = {
                "eval.interval=10000", "eval.episodes=100"],
         "n4": ["steps=6000000", "buffer_size=10000", "target_update_interval=10000", "warmup_steps=9600",
                "eval.interval=10000", "eval.episodes=100"],
+    },
+    "medium": {
+        "n2": ["steps=1000000", "updates_per_step=0.25", "buffer_size=1000", "target_update_interval=2000",
+               "warmup_steps=3200", "eval.interval=50000", "eval.episodes=20"],
+        "n4": ["steps=2000000", "updates_per_step=0.25", "buffer_size=1000", "target_update_interval=2000",
+               "warmup_steps=3200", "eval.interval=100000", "eval.episodes=20"],
     },
     "quick": {
         "n2": ["steps=60000", "buffer_size=600", "target_update_interval=2000", "warmup_steps=3200",
