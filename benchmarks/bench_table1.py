@@ -31,8 +31,9 @@ ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 PYMARL_STEPS_PER_S = 250.0
 
 
-def throughput(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()) -> dict:
-    """Compiled-chunk throughput of `iters` training iterations (after one warm chunk)."""
+def warm_trainer(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()):
+    """A trainer whose chunk is `iters` iterations, compiled, and its states after one chunk
+    (so the replay buffer holds real episodes): training from the first step, full exploration."""
     cfg = make_config([f"algo={algo}", f"seeds={seeds}", "steps=100000000", "warmup_steps=0",
                        "eps.start=1", "eps.end=1", *extra])
     env = make_env(cfg.env)
@@ -41,7 +42,12 @@ def throughput(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()) -
     states = trainer.init_runs(range(seeds))
     trainer.compile(states)
     states, _ = trainer.chunk(states, jnp.int32(0))
-    jax.block_until_ready(states)
+    return trainer, jax.block_until_ready(states)
+
+
+def throughput(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()) -> dict:
+    """Compiled-chunk throughput of `iters` training iterations (after one warm chunk)."""
+    trainer, states = warm_trainer(algo, seeds, iters, extra)
     t0 = time.perf_counter()
     states, _ = trainer.chunk(states, jnp.int32(iters))
     jax.block_until_ready(states)

@@ -25,6 +25,7 @@ import collections
 import gzip
 import json
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,24 +33,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from qtran.algorithms import make_algorithm
-from qtran.config import make_config
-from qtran.envs import make_env
-from qtran.train import Trainer
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_table1 import warm_trainer  # noqa: E402
+
+from qtran.train import Trainer  # noqa: E402
 
 PREDATOR_PREY_N2 = ("env=predator_prey", "env.agents=2", "env.prey=1", "env.grid=5")
-
-
-def build(algo: str, seeds: int, iters: int, extra: tuple[str, ...]):
-    cfg = make_config([f"algo={algo}", f"seeds={seeds}", "steps=100000000", "warmup_steps=0",
-                       "eps.start=1", "eps.end=1", *extra])
-    env = make_env(cfg.env)
-    cfg.eval.interval = iters * cfg.n_envs * env.episode_limit
-    trainer = Trainer(cfg, env, make_algorithm(cfg, env))
-    states = trainer.init_runs(range(seeds))
-    trainer.compile(states)
-    states, _ = trainer.chunk(states, jnp.int32(0))  # fills the buffer with real episodes
-    return trainer, jax.block_until_ready(states)
 
 
 def best_time(fn, *args, repeats: int = 3) -> float:
@@ -161,7 +150,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides (default: predator-prey N = 2)")
     args = parser.parse_args()
     extra = tuple(args.overrides) if args.overrides else PREDATOR_PREY_N2
-    trainer, states = build(args.algo, args.seeds, args.iters, extra)
+    trainer, states = warm_trainer(args.algo, args.seeds, args.iters, extra)
     k = trainer.schedule.updates_per_iter
     print(f"{args.algo}, {args.seeds} runs vmapped, {' '.join(extra)}: one iteration = "
           f"{trainer.schedule.steps_per_iter} env steps per run + {k} updates (batch {trainer.cfg.batch_size})")
