@@ -99,3 +99,20 @@ def test_console_script_exit_status():
     proc = subprocess.run([sys.executable, "-m", "qtran.cli", "train", "algo=nope"],
                           capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown algorithm" in proc.stderr
+
+
+def test_long_fig4_budgets_warn_on_cpu_before_they_start(tmp_path, capsys, monkeypatch):
+    from qtran.experiments import fig4
+
+    def fake_run(overrides, out, budget, workers):  # records the call instead of training
+        (tmp_path / "f4").mkdir()
+        (tmp_path / "f4" / "final_rewards.md").write_text(f"budget {budget}\n")
+
+    monkeypatch.setattr(fig4, "run", fake_run)
+    code, out, err = _run_cli(["reproduce", "fig4", "budget=medium", f"out={tmp_path / 'f4'}"], capsys)
+    assert code == 0 and "budget medium" in out
+    assert err.startswith("note: budget=medium on a CPU:") and len(err.strip().splitlines()) == 1
+    # Bad input is one error line, without the note, and never reaches the run.
+    for bad, fragment in ((["budget=medium", "steps=-1"], "steps"), (["budget=huge"], "budget='huge' is unknown")):
+        code, _, err = _run_cli(["reproduce", "fig4", *bad, f"out={tmp_path / 'f4b'}"], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err and "note:" not in err

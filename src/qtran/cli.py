@@ -111,6 +111,14 @@ def cmd_reproduce(args) -> int:
                 budget = item.split("=", 1)[1]
             else:
                 rest_overrides.append(item)
+        import jax
+
+        from qtran.config import make_config
+
+        for job in fig4.jobs(rest_overrides, budget).values():  # bad input fails here, before the note
+            make_config(job)
+        if budget in fig4.SLOW_ON_CPU and jax.default_backend() == "cpu":
+            print(f"note: budget={budget} on a CPU: {fig4.SLOW_ON_CPU[budget]}", file=sys.stderr)
         fig4.run(rest_overrides, out=out, budget=budget, workers=workers)
         print((Path(out) / "final_rewards.md").read_text(), end="")
     print(f"\nrun directories, figures and reports under {out}")

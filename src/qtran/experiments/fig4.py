@@ -64,6 +64,13 @@ BUDGETS = {
     },
 }
 
+# Said before a long budget starts on a machine without an accelerator (measured, NOTES.md).
+SLOW_ON_CPU = {
+    "medium": "the N = 2 half alone is estimated at about an hour on 2 cores; N = 4 was never run here",
+    "paper": "3M / 6M steps with an update per step: about 2-3 days of compute on 2 cores (estimated "
+             "from the per-update cost in NOTES.md); use a GPU",
+}
+
 
 def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGOS) -> dict[str, list[str]]:
     if budget not in BUDGETS:
