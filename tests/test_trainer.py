@@ -168,3 +168,25 @@ def test_a_user_defined_environment_trains_through_the_python_api():
     assert summary["env"] == "meet"
     assert all(a == b for a, b in summary["greedy_joint_actions"])  # coordinated in every seed
     assert summary["final_eval_return"] == [1.0, 1.0, 1.0]
+
+
+def test_agent_init_code_draws_kernels_from_normal_0_1():
+    # The released code's N(0, 0.1) kernels (SPEC.md) against Flax's LeCun normal, whose std for
+    # the first layer (fan-in 11 here: 9 observations + 2 agent ids) is 1/sqrt(11) = 0.30.
+    from qtran.algorithms import make_algorithm
+    from qtran.envs import make_env
+
+    stds = {}
+    for init in ("default", "code"):
+        cfg = make_config(["env=predator_prey", f"agent.init={init}", "agent.hidden=512"])
+        params = make_algorithm(cfg, make_env(cfg.env)).agents.init(jax.random.PRNGKey(0))
+        first = next(layer for layer in params["params"].values() if layer["kernel"].shape[0] == 11)
+        stds[init] = float(np.std(first["kernel"]))
+        assert float(np.abs(first["bias"]).max()) == 0.0
+    assert abs(stds["code"] - 0.1) < 0.01
+    assert abs(stds["default"] - 11**-0.5) < 0.03
+
+
+def test_agent_init_is_checked():
+    with pytest.raises(Exception, match="agent.init must be default or code"):
+        make_config(["agent.init=xavier"])

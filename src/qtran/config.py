@@ -43,6 +43,9 @@ class AgentConfig:
     shared: bool = True
     # true: a GRU agent (input layer, GRU cell, Q head) for partially observable tasks.
     recurrent: bool = False
+    # Kernel initialisation of the agent's dense layers: "default" (Flax's LeCun normal) or
+    # "code" (the released code's N(0, 0.1)); biases start at zero either way.
+    init: str = "default"
 
 
 @dataclass
@@ -249,6 +252,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.eval.interval is not None:
         need(cfg.eval.interval >= 1, f"eval.interval must be at least 1, got {cfg.eval.interval}")
     need(cfg.qtran.pooling in ("sum", "mean"), f"qtran.pooling must be sum or mean, got {cfg.qtran.pooling!r}")
+    need(cfg.agent.init in ("default", "code"), f"agent.init must be default or code, got {cfg.agent.init!r}")
     need(cfg.qtran.td_target in ("paper", "code"),
          f"qtran.td_target must be paper or code, got {cfg.qtran.td_target!r}")
     need(cfg.qtran.lambda_opt >= 0 and cfg.qtran.lambda_nopt >= 0, "qtran lambdas must be non-negative")

@@ -33,16 +33,23 @@ class MLP(nn.Module):
         return x
 
 
+# Agent weight initialisations (`agent.init`): Flax's default (LeCun normal kernels) or the
+# released code's N(0, 0.1) kernels (SPEC.md); biases start at zero in both.
+AGENT_INITS = {"default": nn.initializers.lecun_normal(), "code": nn.initializers.normal(stddev=0.1)}
+
+
 class AgentMLP(nn.Module):
     """obs -> 2 ReLU layers (the trunk) -> 1 ReLU layer -> Q values (released code's shape)."""
 
     n_actions: int
     hidden: int = 64
+    weights: str = "default"  # a key of AGENT_INITS ("init" would shadow Module.init)
 
     @nn.compact
     def __call__(self, x):
-        trunk = nn.relu(nn.Dense(self.hidden)(nn.relu(nn.Dense(self.hidden)(x))))
-        q = nn.Dense(self.n_actions)(nn.relu(nn.Dense(self.hidden)(trunk)))
+        dense = lambda width: nn.Dense(width, kernel_init=AGENT_INITS[self.weights])  # noqa: E731
+        trunk = nn.relu(dense(self.hidden)(nn.relu(dense(self.hidden)(x))))
+        q = dense(self.n_actions)(nn.relu(dense(self.hidden)(trunk)))
         return q, trunk
 
 
@@ -54,11 +61,13 @@ class AgentGRU(nn.Module):
 
     n_actions: int
     hidden: int = 64
+    weights: str = "default"  # the Dense layers' kernels (the GRU cell keeps its own init)
 
     @nn.compact
     def __call__(self, carry, x):
-        carry, trunk = nn.GRUCell(features=self.hidden)(carry, nn.relu(nn.Dense(self.hidden)(x)))
-        q = nn.Dense(self.n_actions)(nn.relu(nn.Dense(self.hidden)(trunk)))
+        dense = lambda width: nn.Dense(width, kernel_init=AGENT_INITS[self.weights])  # noqa: E731
+        carry, trunk = nn.GRUCell(features=self.hidden)(carry, nn.relu(dense(self.hidden)(x)))
+        q = dense(self.n_actions)(nn.relu(dense(self.hidden)(trunk)))
         return carry, (q, trunk)
 
 
@@ -100,10 +109,10 @@ class Agents:
     """
 
     def __init__(self, n_agents: int, n_actions: int, obs_dim: int, hidden: int, shared: bool,
-                 recurrent: bool = False):
+                 recurrent: bool = False, init: str = "default"):
         self.n_agents, self.n_actions, self.obs_dim, self.hidden = n_agents, n_actions, obs_dim, hidden
         self.shared, self.recurrent = shared, recurrent
-        self.net = AgentGRU(n_actions, hidden) if recurrent else AgentMLP(n_actions, hidden)
+        self.net = (AgentGRU if recurrent else AgentMLP)(n_actions, hidden, init)
 
     def _inputs(self, obs):
         if not self.shared:
