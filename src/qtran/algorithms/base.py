@@ -98,14 +98,32 @@ class NextStep(NamedTuple):
     avail: jax.Array  # [B, T, N, U]
 
 
-def next_step(agents: Agents, params, target_params, batch: Batch, double_q: bool) -> NextStep:
-    """u_bar' from the target network (DQN) or, with double_q, from the online one."""
+def next_step(agents: Agents, target_params, batch: Batch, chooser: jax.Array | None = None) -> NextStep:
+    """The target agents at tau'; u_bar' greedy on `chooser` (double Q: the online agents' values
+    at tau', from `online_values`) or, when it is None, on the target values themselves (DQN)."""
     avail = batch.avail[:, 1:]
     tq, ttrunk = agents.following(target_params["agent"], batch.obs)
-    chooser = agents.following(params["agent"], batch.obs)[0] if double_q else tq
-    return NextStep(tq, ttrunk, greedy(chooser, avail), avail)
+    return NextStep(tq, ttrunk, greedy(tq if chooser is None else chooser, avail), avail)
 
 
-def current_values(agents: Agents, params, batch: Batch):
-    """q[B, T, N, U] and trunk[B, T, N, H] of the online agents at tau."""
-    return agents.current(params["agent"], batch.obs)
+class Online(NamedTuple):
+    """The online agents' outputs a loss needs."""
+
+    q: jax.Array  # [B, T, N, U] at tau
+    trunk: jax.Array  # [B, T, N, H] at tau
+    next_q: jax.Array | None  # [B, T, N, U] at tau' for double Q-learning, else None
+
+
+def online_values(agents: Agents, params, batch: Batch, double_q: bool) -> Online:
+    """The online agents at tau and, with double_q, at tau' (no gradient flows through the latter:
+    it only picks u_bar' inside the stopped TD target).
+
+    A recurrent agent's values at tau and tau' come from one unroll of the whole episode;
+    evaluating them separately ran the GRU over the episode twice (double Q cost 8-17% more
+    per QMIX update on MPE before, NOTES.md). A feed-forward agent evaluates each step it needs.
+    """
+    if agents.recurrent:
+        q, trunk = agents.unroll(params["agent"], batch.obs)
+        return Online(q[:, :-1], trunk[:, :-1], q[:, 1:] if double_q else None)
+    q, trunk = agents.current(params["agent"], batch.obs)
+    return Online(q, trunk, agents.following(params["agent"], batch.obs)[0] if double_q else None)

@@ -3,19 +3,19 @@ onto r + gamma * max Q_i^-(tau'_i), treating the others as part of the environme
 
 from __future__ import annotations
 
-from qtran.algorithms.base import Algorithm, chosen, current_values, masked_mean, next_step, td_target
+from qtran.algorithms.base import Algorithm, chosen, masked_mean, next_step, online_values, td_target
 
 
 def make(cfg, env, agents) -> Algorithm:
     def loss(params, target_params, batch):
-        q, _ = current_values(agents, params, batch)
+        online = online_values(agents, params, batch, cfg.double_q)
         y = td_target(batch, cfg.gamma, not env.one_step,
-                      lambda: _next_q(params, target_params, batch), per_agent=True)
-        td = masked_mean(((chosen(q, batch.actions) - y) ** 2).mean(-1), batch.mask)
+                      lambda: _next_q(target_params, batch, online.next_q), per_agent=True)
+        td = masked_mean(((chosen(online.q, batch.actions) - y) ** 2).mean(-1), batch.mask)
         return td, {"loss_td": td}
 
-    def _next_q(params, target_params, batch):
-        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+    def _next_q(target_params, batch, chooser):
+        nxt = next_step(agents, target_params, batch, chooser)
         return chosen(nxt.target_q, nxt.actions)  # [B, T, N]
 
     return Algorithm("iql", agents, init_mixer=lambda key: {}, loss=loss)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from qtran.algorithms.base import Algorithm, chosen, current_values, masked_mean, next_step, td_target
+from qtran.algorithms.base import Algorithm, chosen, masked_mean, next_step, online_values, td_target
 from qtran.networks import MLP
 
 
@@ -39,14 +39,14 @@ def make(cfg, env, agents) -> Algorithm:
     def init_mixer(key):
         return mixer.init(key, jnp.zeros((env.n_agents,)), jnp.zeros((env.state_dim,)))
 
-    def next_value(params, target_params, batch):
-        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+    def next_value(target_params, batch, chooser):
+        nxt = next_step(agents, target_params, batch, chooser)
         return mixer.apply(target_params["mixer"], chosen(nxt.target_q, nxt.actions), batch.state[:, 1:])
 
     def loss(params, target_params, batch):
-        q, _ = current_values(agents, params, batch)
-        q_tot = mixer.apply(params["mixer"], chosen(q, batch.actions), batch.state[:, :-1])
-        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(params, target_params, batch))
+        online = online_values(agents, params, batch, cfg.double_q)
+        q_tot = mixer.apply(params["mixer"], chosen(online.q, batch.actions), batch.state[:, :-1])
+        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(target_params, batch, online.next_q))
         td = masked_mean((q_tot - y) ** 2, batch.mask)
         return td, {"loss_td": td}
 

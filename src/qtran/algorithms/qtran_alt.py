@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, current_values, greedy, masked_mean, masked_q, next_step, td_target,
+    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, online_values, td_target,
 )
 from qtran.algorithms.qtran_base import QtranNets
 from qtran.networks import MLP
@@ -72,8 +72,8 @@ def make(cfg, env, agents) -> Algorithm:
             others = others / n
         return f_alt.apply(params["f_alt"], nets.h_v(params, trunk) + others)
 
-    def next_value(params, target_params, batch):
-        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+    def next_value(target_params, batch, chooser):
+        nxt = next_step(agents, target_params, batch, chooser)
         rows = counterfactual_q(target_params["mixer"], nxt.target_trunk, nxt.actions)
         if cfg.qtran.td_target == "paper":  # each head at the next greedy joint action
             return chosen(rows, nxt.actions)  # [B, T, N]
@@ -82,10 +82,11 @@ def make(cfg, env, agents) -> Algorithm:
 
     def loss(params, target_params, batch):
         mixer = params["mixer"]
-        q, trunk = current_values(agents, params, batch)
+        online = online_values(agents, params, batch, cfg.double_q)
+        q, trunk = online.q, online.trunk
         avail = batch.avail[:, :-1]
         y = td_target(batch, cfg.gamma, not env.one_step,
-                      lambda: next_value(params, target_params, batch), per_agent=True)
+                      lambda: next_value(target_params, batch, online.next_q), per_agent=True)
 
         rows = counterfactual_q(mixer, trunk, batch.actions)  # [B, T, N, U]
         td = masked_mean(((chosen(rows, batch.actions) - y) ** 2).mean(-1), batch.mask)

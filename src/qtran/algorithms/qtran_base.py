@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, current_values, greedy, masked_mean, masked_q, next_step, pool, td_target,
+    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, online_values, pool, td_target,
 )
 from qtran.networks import MLP, HiddenQ, HiddenV
 
@@ -78,17 +78,18 @@ def make(cfg, env, agents) -> Algorithm:
         """Q_jt(tau, u) from trunk[..., N, H] and actions[..., N]."""
         return f_r.apply(params["f_r"], pool(nets.h_q(params, trunk, actions), cfg.qtran.pooling))[..., 0]
 
-    def next_value(params, target_params, batch):
-        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+    def next_value(target_params, batch, chooser):
+        nxt = next_step(agents, target_params, batch, chooser)
         if cfg.qtran.td_target == "paper":  # Q_jt^-(tau', u_bar')
             return q_jt(target_params["mixer"], nxt.target_trunk, nxt.actions)
         return masked_q(nxt.target_q, nxt.avail).max(-1).sum(-1)  # code: sum_i max Q_i^-(tau')
 
     def loss(params, target_params, batch):
         mixer = params["mixer"]
-        q, trunk = current_values(agents, params, batch)
+        online = online_values(agents, params, batch, cfg.double_q)
+        q, trunk = online.q, online.trunk
         avail = batch.avail[:, :-1]
-        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(params, target_params, batch))
+        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(target_params, batch, online.next_q))
         q_taken = q_jt(mixer, trunk, batch.actions)
         q_greedy = q_jt(mixer, trunk, greedy(q, avail))
         l_opt, l_nopt = factorisation_losses(q, batch.actions, avail, q_taken, q_greedy,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from qtran.algorithms.base import Algorithm, chosen, current_values, masked_mean, next_step, td_target
+from qtran.algorithms.base import Algorithm, chosen, masked_mean, next_step, online_values, td_target
 
 
 def make(cfg, env, agents) -> Algorithm:
-    def next_value(params, target_params, batch):
-        nxt = next_step(agents, params, target_params, batch, cfg.double_q)
+    def next_value(target_params, batch, chooser):
+        nxt = next_step(agents, target_params, batch, chooser)
         return chosen(nxt.target_q, nxt.actions).sum(-1)
 
     def loss(params, target_params, batch):
-        q, _ = current_values(agents, params, batch)
-        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(params, target_params, batch))
-        td = masked_mean((chosen(q, batch.actions).sum(-1) - y) ** 2, batch.mask)
+        online = online_values(agents, params, batch, cfg.double_q)
+        y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(target_params, batch, online.next_q))
+        td = masked_mean((chosen(online.q, batch.actions).sum(-1) - y) ** 2, batch.mask)
         return td, {"loss_td": td}
 
     def joint_q(params, obs, state, joint_actions):
