@@ -18,7 +18,8 @@
    in Python, for its cost.
 3. JaxMARL's own QMIX baseline is not part of the `jaxmarl` package on PyPI (the wheel holds
    only `jaxmarl/`: environments, wrappers, viz, tutorials); it is a script in the
-   repository's baselines/QLearning/ with flashbax, hydra and wandb. It is not run here.
+   repository's baselines/QLearning/ with flashbax, hydra and wandb. bench_jaxmarl_qmix.py
+   runs it from a clone next to our QMIX.
 """
 
 from __future__ import annotations
