@@ -54,7 +54,7 @@ def best_time(fn, *args, repeats: int = 3) -> float:
 def component_times(trainer: Trainer, states, iters: int) -> dict[str, float]:
     """Seconds per iteration of each piece, every run of the batch at once."""
     k = trainer.schedule.updates_per_iter
-    algo, opt = trainer.algo, trainer
+    algo = trainer.algo
 
     def repeat(body, n):  # n calls of body(state, key) inside one program, as the chunk does
         def run(states):
@@ -79,7 +79,7 @@ def component_times(trainer: Trainer, states, iters: int) -> dict[str, float]:
         return st._replace(env_value=st.env_value + 0.0 * sum(g.sum() for g in jax.tree.leaves(grads)))
 
     def update(st, key):
-        return opt._update(st, key, False)[0]
+        return trainer._update(st, key, False)[0]
 
     pieces = {"collect (env + acting)": (collect, 1), "sample batches": (sample, k),
               "loss forward": (forward, k), "forward + backward": (forward_backward, k),
