@@ -222,6 +222,8 @@ SPEC_WITHOUT_CHECKOUT = {
     "target_update_interval": 200,
     "updates_per_iteration": 1,
     "lr": 0.005,
+    "lr_schedule": "linear",
+    "mixer_init_scale": 0.001,
     "first_learning_iteration": 48,
     "gamma": 0.9,
     "eval_episodes": 512,
@@ -254,6 +256,8 @@ def spec_from(theirs: dict) -> tuple[dict, list[tuple]]:
         "target_update_interval": int(theirs["TARGET_UPDATE_INTERVAL"]) * epochs,
         "updates_per_iteration": epochs,
         "lr": float(theirs["LR"]),
+        "lr_schedule": "linear" if theirs.get("LR_LINEAR_DECAY", False) else "constant",
+        "mixer_init_scale": float(theirs.get("MIXER_INIT_SCALE", 1.0)),
         "first_learning_iteration": first,
         "gamma": float(theirs["GAMMA"]),
         "eval_episodes": int(theirs.get("TEST_NUM_ENVS", 512)),
@@ -295,8 +299,8 @@ def spec_from(theirs: dict) -> tuple[dict, list[tuple]]:
         (
             "HIDDEN_SIZE",
             theirs["HIDDEN_SIZE"],
-            f"agent.hidden={spec['hidden']} agent.recurrent=true",
-            "PARTLY: theirs dense-ReLU-GRU-linear; ours has one more dense-ReLU layer before the Q head",
+            f"agent.hidden={spec['hidden']} agent.recurrent=true agent.head=linear",
+            "dense-ReLU, GRU, linear Q head on both sides",
         ),
         (
             "(parameter sharing)",
@@ -319,8 +323,8 @@ def spec_from(theirs: dict) -> tuple[dict, list[tuple]]:
         (
             "MIXER_INIT_SCALE",
             theirs.get("MIXER_INIT_SCALE"),
-            "-",
-            "NOT MATCHED: theirs orthogonal init (scale 1 agent, this scale mixer); ours flax default",
+            f"qmix.init_scale={spec['mixer_init_scale']:g} agent.init=orthogonal",
+            "orthogonal kernels: gain 1 in the agent, this gain in the mixer; GRU cell Flax's default",
         ),
         (
             "EPS_START / EPS_FINISH",
@@ -365,10 +369,10 @@ def spec_from(theirs: dict) -> tuple[dict, list[tuple]]:
         (
             "LR_LINEAR_DECAY",
             decay,
-            "-",
-            "NOT MATCHED: ours has no learning-rate schedule" if decay else "",
+            f"lr_schedule={spec['lr_schedule']}",
+            "to 0 over the gradient updates (theirs over all iterations, warm-up included)" if decay else "",
         ),
-        ("(optimizer, in code)", "RAdam", "Adam", "NOT MATCHED: ours has Adam only"),
+        ("(optimizer, in code)", "RAdam", "optimizer=radam", ""),
         (
             "MAX_GRAD_NORM",
             theirs["MAX_GRAD_NORM"],
@@ -380,11 +384,8 @@ def spec_from(theirs: dict) -> tuple[dict, list[tuple]]:
         (
             "(time limit, in code)",
             "terminal",
-            "(bootstraps)",
-            (
-                f"NOT MATCHED: theirs stops bootstrapping at the {EPISODE}-step limit; ours treats "
-                "the limit as a cut and bootstraps (no option)"
-            ),
+            "time_limit=terminal",
+            f"no bootstrapping from the state after the {EPISODE}-step limit on either side",
         ),
         (
             "(team reward, in code)",
@@ -436,6 +437,12 @@ def our_overrides(spec: dict, updates: int, seeds: int) -> list[str]:
         "target_update_interval": spec["target_update_interval"],
         "updates_per_step": spec["updates_per_iteration"] / per_iter,
         "lr": spec["lr"],
+        "lr_schedule": spec["lr_schedule"],
+        "optimizer": "radam",
+        "agent.head": "linear",
+        "agent.init": "orthogonal",
+        "qmix.init_scale": spec["mixer_init_scale"],
+        "time_limit": "terminal",
         "warmup_steps": spec["first_learning_iteration"] * per_iter,
         "gamma": spec["gamma"],
         "double_q": "true",

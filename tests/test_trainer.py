@@ -188,5 +188,5 @@ def test_agent_init_code_draws_kernels_from_normal_0_1():
 
 
 def test_agent_init_is_checked():
-    with pytest.raises(Exception, match="agent.init must be default or code"):
+    with pytest.raises(Exception, match="agent.init must be default, code or orthogonal"):
         make_config(["agent.init=xavier"])

@@ -43,9 +43,13 @@ class AgentConfig:
     shared: bool = True
     # true: a GRU agent (input layer, GRU cell, Q head) for partially observable tasks.
     recurrent: bool = False
-    # Kernel initialisation of the agent's dense layers: "default" (Flax's LeCun normal) or
-    # "code" (the released code's N(0, 0.1)); biases start at zero either way.
+    # Kernel initialisation of the agent's dense layers: "default" (Flax's LeCun normal),
+    # "code" (the released code's N(0, 0.1)) or "orthogonal" (gain 1, JaxMARL's baselines);
+    # biases start at zero in all three.
     init: str = "default"
+    # The layers after the trunk: "mlp" (a ReLU layer, then linear: the released code) or
+    # "linear" (the trunk straight to Q values: PyMARL's and JaxMARL's GRU agents).
+    head: str = "mlp"
 
 
 @dataclass
@@ -68,6 +72,9 @@ class QmixConfig:
     # QMIX paper: 2-layer hypernetworks; the QTRAN code: embed 64, 1 layer.
     hypernet_layers: int = 2
     hypernet_hidden: int = 64
+    # None: Flax's default kernels; a number: orthogonal kernels with this gain in every mixer
+    # layer (JaxMARL's baselines use 0.001, so Q_tot starts near zero).
+    init_scale: Optional[float] = None
 
 
 @dataclass
@@ -93,12 +100,18 @@ class Config:
     buffer_size: int = 5000  # episodes kept in replay
     lr: float = 5e-4
     adam_eps: float = 1e-8
+    optimizer: str = "adam"  # "adam" (released code, PyMARL) or "radam" (JaxMARL's baselines)
+    # "constant", or "linear": lr falls linearly to 0 over the run's gradient updates.
+    lr_schedule: str = "constant"
     gamma: float = 0.99
     grad_clip: float = 0.0  # global-norm clip; 0 turns it off
     target_update_interval: int = 200  # gradient updates between hard target copies
     warmup_steps: int = 320  # first steps act uniformly at random and do not update
     updates_per_step: float = 1.0  # gradient updates per environment step
     double_q: bool = False  # pick next greedy actions with the online network
+    # "cut": an episode stopped by env.episode_limit bootstraps from its last state (the limit
+    # is not part of the task); "terminal": that last step is terminal (JaxMARL's baselines).
+    time_limit: str = "cut"
     eps: EpsConfig = field(default_factory=EpsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -252,7 +265,15 @@ def validate(cfg: DictConfig) -> None:
     if cfg.eval.interval is not None:
         need(cfg.eval.interval >= 1, f"eval.interval must be at least 1, got {cfg.eval.interval}")
     need(cfg.qtran.pooling in ("sum", "mean"), f"qtran.pooling must be sum or mean, got {cfg.qtran.pooling!r}")
-    need(cfg.agent.init in ("default", "code"), f"agent.init must be default or code, got {cfg.agent.init!r}")
+    need(cfg.agent.init in ("default", "code", "orthogonal"),
+         f"agent.init must be default, code or orthogonal, got {cfg.agent.init!r}")
+    need(cfg.agent.head in ("mlp", "linear"), f"agent.head must be mlp or linear, got {cfg.agent.head!r}")
+    need(cfg.time_limit in ("cut", "terminal"), f"time_limit must be cut or terminal, got {cfg.time_limit!r}")
+    need(cfg.optimizer in ("adam", "radam"), f"optimizer must be adam or radam, got {cfg.optimizer!r}")
+    need(cfg.lr_schedule in ("constant", "linear"),
+         f"lr_schedule must be constant or linear, got {cfg.lr_schedule!r}")
+    if cfg.qmix.init_scale is not None:
+        need(cfg.qmix.init_scale > 0, f"qmix.init_scale must be positive, got {cfg.qmix.init_scale}")
     need(cfg.qtran.td_target in ("paper", "code"),
          f"qtran.td_target must be paper or code, got {cfg.qtran.td_target!r}")
     need(cfg.qtran.lambda_opt >= 0 and cfg.qtran.lambda_nopt >= 0, "qtran lambdas must be non-negative")

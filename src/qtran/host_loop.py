@@ -44,7 +44,7 @@ from qtran.algorithms import Algorithm, Batch, make_algorithm
 from qtran.config import make_config
 from qtran.envs import Env, make_env
 from qtran.errors import UserError
-from qtran.replay import add, empty_episode
+from qtran.replay import add, empty_episode, time_limit_terminal
 from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
 from qtran.rollout import epsilon_greedy
 from qtran.train import Trainer, TrainState, epsilon
@@ -85,8 +85,9 @@ class HostTrainer:
 
         return jax.vmap(one)(agent_params, carry, obs, avail, keys)
 
-    @staticmethod
-    def _store_one(state: TrainState, episodes: Batch) -> TrainState:
+    def _store_one(self, state: TrainState, episodes: Batch) -> TrainState:
+        if self.cfg.time_limit == "terminal":
+            episodes = time_limit_terminal(episodes)
         return state._replace(buffer=add(state.buffer, episodes))
 
     def _learn_runs(self, states: TrainState, keys, first_update):

@@ -12,7 +12,7 @@ so the joint networks share the agents' lower layers and TD gradients reach them
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -23,38 +23,48 @@ class MLP(nn.Module):
     """Dense layers with ReLU between them and a linear last layer."""
 
     features: Sequence[int]
+    kernel_init: Any = nn.initializers.lecun_normal()  # Flax's default
 
     @nn.compact
     def __call__(self, x):
         for i, width in enumerate(self.features):
-            x = nn.Dense(width)(x)
+            x = nn.Dense(width, kernel_init=self.kernel_init)(x)
             if i < len(self.features) - 1:
                 x = nn.relu(x)
         return x
 
 
-# Agent weight initialisations (`agent.init`): Flax's default (LeCun normal kernels) or the
-# released code's N(0, 0.1) kernels (SPEC.md); biases start at zero in both.
-AGENT_INITS = {"default": nn.initializers.lecun_normal(), "code": nn.initializers.normal(stddev=0.1)}
+# Agent weight initialisations (`agent.init`): Flax's default (LeCun normal kernels), the
+# released code's N(0, 0.1) kernels (SPEC.md) or orthogonal ones with gain 1 (JaxMARL's
+# Q-learning baselines); biases start at zero in all.
+AGENT_INITS = {"default": nn.initializers.lecun_normal(), "code": nn.initializers.normal(stddev=0.1),
+               "orthogonal": nn.initializers.orthogonal(1.0)}
+# Q heads (`agent.head`): the layers from the trunk to the Q values.
+AGENT_HEADS = ("mlp", "linear")
 
 
 class AgentMLP(nn.Module):
-    """obs -> 2 ReLU layers (the trunk) -> 1 ReLU layer -> Q values (released code's shape)."""
+    """obs -> 2 ReLU layers (the trunk) -> 1 ReLU layer -> Q values (released code's shape);
+    with head="linear" the trunk maps straight to the Q values."""
 
     n_actions: int
     hidden: int = 64
     weights: str = "default"  # a key of AGENT_INITS ("init" would shadow Module.init)
+    head: str = "mlp"  # one of AGENT_HEADS
 
     @nn.compact
     def __call__(self, x):
         dense = lambda width: nn.Dense(width, kernel_init=AGENT_INITS[self.weights])  # noqa: E731
         trunk = nn.relu(dense(self.hidden)(nn.relu(dense(self.hidden)(x))))
+        if self.head == "linear":
+            return dense(self.n_actions)(trunk), trunk
         q = dense(self.n_actions)(nn.relu(dense(self.hidden)(trunk)))
         return q, trunk
 
 
 class AgentGRU(nn.Module):
-    """obs -> ReLU layer -> GRU cell (its output is the trunk) -> ReLU layer -> Q values.
+    """obs -> ReLU layer -> GRU cell (its output is the trunk) -> ReLU layer -> Q values; with
+    head="linear" (PyMARL's and JaxMARL's shape) the GRU output maps straight to Q values.
 
     The recurrent agent for partially observable tasks: the GRU state summarises tau_i. Its
     three stages are methods, so `Agents.unroll` runs only the cell inside the loop over time
@@ -65,12 +75,14 @@ class AgentGRU(nn.Module):
     n_actions: int
     hidden: int = 64
     weights: str = "default"  # the Dense layers' kernels (the GRU cell keeps its own init)
+    head_kind: str = "mlp"  # one of AGENT_HEADS ("head" is the method)
 
     def setup(self):
         dense = lambda width: nn.Dense(width, kernel_init=AGENT_INITS[self.weights])  # noqa: E731
         self.Dense_0 = dense(self.hidden)  # input layer
         self.GRUCell_0 = nn.GRUCell(features=self.hidden)
-        self.Dense_2 = dense(self.hidden)  # hidden layer of the Q head
+        if self.head_kind == "mlp":
+            self.Dense_2 = dense(self.hidden)  # hidden layer of the Q head
         self.Dense_1 = dense(self.n_actions)  # Q values
 
     def embed(self, x):
@@ -81,6 +93,8 @@ class AgentGRU(nn.Module):
         return self.GRUCell_0(carry, embedded)[0]
 
     def head(self, trunk):
+        if self.head_kind == "linear":
+            return self.Dense_1(trunk)
         return self.Dense_1(nn.relu(self.Dense_2(trunk)))
 
     def __call__(self, carry, x):
@@ -126,10 +140,10 @@ class Agents:
     """
 
     def __init__(self, n_agents: int, n_actions: int, obs_dim: int, hidden: int, shared: bool,
-                 recurrent: bool = False, init: str = "default"):
+                 recurrent: bool = False, init: str = "default", head: str = "mlp"):
         self.n_agents, self.n_actions, self.obs_dim, self.hidden = n_agents, n_actions, obs_dim, hidden
         self.shared, self.recurrent = shared, recurrent
-        self.net = (AgentGRU if recurrent else AgentMLP)(n_actions, hidden, init)
+        self.net = (AgentGRU if recurrent else AgentMLP)(n_actions, hidden, init, head)
 
     def _inputs(self, obs):
         if not self.shared:

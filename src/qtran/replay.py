@@ -39,6 +39,15 @@ def init_buffer(env: Env, capacity: int) -> Buffer:
     return Buffer(data, jnp.int32(0), jnp.int32(0))
 
 
+def time_limit_terminal(episodes: Batch) -> Batch:
+    """Episodes [..., T] with a step taken at the episode limit marked terminal, so the TD
+    target does not bootstrap through the limit (`time_limit=terminal`, JaxMARL's baselines).
+    Episodes that ended earlier are unchanged: their last real step is already terminal."""
+    limit = episodes.terminated.shape[-1]
+    at_limit = episodes.mask & (jnp.arange(limit) == limit - 1)
+    return episodes._replace(terminated=episodes.terminated | at_limit)
+
+
 def add(buffer: Buffer, episodes: Batch) -> Buffer:
     """Write episodes (leading axis E) at the ring position, overwriting the oldest."""
     capacity = buffer.data.reward.shape[0]

@@ -26,7 +26,7 @@ from qtran.algorithms import Algorithm
 from qtran.config import anneal_steps, eval_interval
 from qtran.envs.base import Env
 from qtran.errors import UserError
-from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions
+from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions, time_limit_terminal
 from qtran.rollout import run_episode
 
 
@@ -62,6 +62,11 @@ class Schedule:
         )
 
     @property
+    def total_updates(self) -> int:
+        """Gradient updates in the whole run (the learning-rate schedule's length)."""
+        return max(0, self.total_iters - self.first_train_iter) * self.updates_per_iter
+
+    @property
     def n_chunks(self) -> int:
         return math.ceil(self.total_iters / self.chunk_iters)
 
@@ -73,9 +78,20 @@ def epsilon(cfg, env_step):
     return cfg.eps.start + frac * (cfg.eps.end - cfg.eps.start)
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
-    adam = optax.adam(cfg.lr, eps=cfg.adam_eps)
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), adam) if cfg.grad_clip > 0 else adam
+def learning_rate(cfg, total_updates: int):
+    """`lr`, constant or (lr_schedule=linear) falling linearly to 0 over the run's gradient
+    updates, as JaxMARL's Q-learning baselines do (their `LR_LINEAR_DECAY`)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return optax.linear_schedule(cfg.lr, 0.0, max(1, total_updates))
+
+
+def make_optimizer(cfg, total_updates: int = 1) -> optax.GradientTransformation:
+    """Adam (the released code, PyMARL) or RAdam (JaxMARL's baselines), after an optional
+    global-norm clip."""
+    build = {"adam": optax.adam, "radam": optax.radam}[cfg.optimizer]
+    opt = build(learning_rate(cfg, total_updates), eps=cfg.adam_eps)
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt) if cfg.grad_clip > 0 else opt
 
 
 class Trainer:
@@ -84,7 +100,7 @@ class Trainer:
     def __init__(self, cfg, env: Env, algo: Algorithm):
         self.cfg, self.env, self.algo = cfg, env, algo
         self.schedule = Schedule.from_config(cfg, env)
-        self.optimizer = make_optimizer(cfg)
+        self.optimizer = make_optimizer(cfg, self.schedule.total_updates)
         # (keys[R], env_values[R]) -> states. A loop over runs, not a vmap: XLA's CPU runtime
         # deadlocked executing the batched QR decompositions of a vmapped GRU orthogonal init
         # (qtran-base, agent.recurrent=true, 2 runs; JAX 0.10.2). Init runs once, so the loop
@@ -131,6 +147,8 @@ class Trainer:
     def _collect(self, state: TrainState, key, eps):
         keys = jax.random.split(key, self.cfg.n_envs)
         episodes, returns, _ = self._episodes(state, keys, eps)
+        if self.cfg.time_limit == "terminal":
+            episodes = time_limit_terminal(episodes)
         return state._replace(buffer=add(state.buffer, episodes)), returns.mean()
 
     def _sample(self, buffer: Buffer, key):

@@ -17,7 +17,7 @@ ALGORITHMS = {
 
 def make_algorithm(cfg, env) -> Algorithm:
     agents = Agents(env.n_agents, env.n_actions, env.obs_dim, cfg.agent.hidden, cfg.agent.shared,
-                    cfg.agent.recurrent, cfg.agent.init)
+                    cfg.agent.recurrent, cfg.agent.init, cfg.agent.head)
     return ALGORITHMS[cfg.algo](cfg, env, agents)
 
 

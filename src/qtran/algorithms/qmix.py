@@ -3,6 +3,8 @@ whose non-negative weights are produced by hypernetworks of the global state."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -15,26 +17,33 @@ class QMixer(nn.Module):
     embed: int = 32
     hypernet_layers: int = 2
     hypernet_hidden: int = 64
+    init_scale: Optional[float] = None  # None: Flax's default kernels; else orthogonal, this gain
+
+    def _kernel_init(self):
+        if self.init_scale is None:
+            return nn.initializers.lecun_normal()
+        return nn.initializers.orthogonal(self.init_scale)
 
     def _hyper(self, width, state):
         if self.hypernet_layers == 1:
-            return nn.Dense(width)(state)
-        return MLP((self.hypernet_hidden, width))(state)
+            return nn.Dense(width, kernel_init=self._kernel_init())(state)
+        return MLP((self.hypernet_hidden, width), self._kernel_init())(state)
 
     @nn.compact
     def __call__(self, qs, state):
         """qs[..., N] chosen agent values, state[..., S] -> Q_tot[...]."""
         w1 = jnp.abs(self._hyper(self.n_agents * self.embed, state))
         w1 = w1.reshape(state.shape[:-1] + (self.n_agents, self.embed))
-        b1 = nn.Dense(self.embed)(state)
+        b1 = nn.Dense(self.embed, kernel_init=self._kernel_init())(state)
         hidden = nn.elu(jnp.einsum("...n,...ne->...e", qs, w1) + b1)
         w2 = jnp.abs(self._hyper(self.embed, state))
-        v = MLP((self.embed, 1))(state)[..., 0]
+        v = MLP((self.embed, 1), self._kernel_init())(state)[..., 0]
         return jnp.sum(hidden * w2, axis=-1) + v
 
 
 def make(cfg, env, agents) -> Algorithm:
-    mixer = QMixer(env.n_agents, cfg.qmix.embed, cfg.qmix.hypernet_layers, cfg.qmix.hypernet_hidden)
+    mixer = QMixer(env.n_agents, cfg.qmix.embed, cfg.qmix.hypernet_layers, cfg.qmix.hypernet_hidden,
+                   cfg.qmix.init_scale)
 
     def init_mixer(key):
         return mixer.init(key, jnp.zeros((env.n_agents,)), jnp.zeros((env.state_dim,)))
