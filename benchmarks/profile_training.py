@@ -126,16 +126,19 @@ def exclusive_times(events: list[dict]) -> collections.Counter:
     return exclusive
 
 
-def trace_by_kind(trainer: Trainer, states, iters: int) -> dict[str, float]:
-    """Microseconds per iteration in each kind of XLA operation, from a Perfetto trace."""
+def trace_by_kind(trainer: Trainer, states, iters: int, top: int = 0) -> dict[str, float]:
+    """Microseconds per iteration in each kind of XLA operation, from a Perfetto trace; with
+    `top`, also prints the `top` operations that took longest."""
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
             jax.block_until_ready(trainer.chunk(states, jnp.int32(2 * iters)))
         with gzip.open(next(Path(tmp).rglob("*.json.gz"))) as f:
             trace = json.load(f)
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
-    kinds = collections.Counter()
-    for name, us in exclusive_times(events).items():
+    kinds, exclusive = collections.Counter(), exclusive_times(events)
+    for name, us in exclusive.most_common(top):
+        print(f"    {name[:60]:<60} {us / iters / 1e3:8.3f} ms  ({kind_of(name) or 'not an op'})")
+    for name, us in exclusive.items():
         kind = kind_of(name)
         if kind is not None:
             kinds[kind] += us
@@ -147,6 +150,7 @@ def main() -> None:
     parser.add_argument("--algo", default="qtran-base")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--top", type=int, default=0, help="also list the N longest XLA operations")
     parser.add_argument("overrides", nargs="*", help="config overrides (default: predator-prey N = 2)")
     args = parser.parse_args()
     extra = tuple(args.overrides) if args.overrides else PREDATOR_PREY_N2
@@ -162,7 +166,7 @@ def main() -> None:
     print(f"  -> {trainer.schedule.steps_per_iter / chunk:,.0f} env steps/s per run, "
           f"{args.seeds * k / chunk:,.0f} updates/s over all runs")
     print("\nby XLA operation (exclusive time in a Perfetto trace of the chunk; profiling slows it):")
-    kinds = trace_by_kind(trainer, states, args.iters)
+    kinds = trace_by_kind(trainer, states, args.iters, args.top)
     total = sum(kinds.values())
     for kind, us in kinds.items():
         print(f"  {kind:<28} {us / 1e3:9.2f} ms  {us / total:6.0%}")
