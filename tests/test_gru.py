@@ -71,7 +71,7 @@ def test_acting_agents_equal_the_flax_module_they_are_built_from(shared):
     carry = 0.3 * jax.random.normal(jax.random.PRNGKey(1), (2, 3, 8))
     obs = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 5))
     carry_ours, q_ours, _ = agents.step(params, carry, obs)
-    reference = lambda p, c, x: agents.net.apply(p, c, x)
+    reference = lambda p, c, x: agents.net.apply(p, c, x)  # AgentGRU.__call__: the Flax cell
     carry_ref, (q_ref, _) = agents._per_agent(reference, params, carry, agents._inputs(obs))
     np.testing.assert_allclose(carry_ours, carry_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(q_ours, q_ref, rtol=1e-5, atol=1e-6)

@@ -42,7 +42,7 @@ def _fused(cell: Any):
 
 def _unfused(d_w_i, d_b_i, d_w_h, d_b_hn) -> dict:
     """Gradients of the fused arrays -> a tree shaped like the GRUCell's parameters."""
-    split = lambda a: jnp.split(a, 3, axis=-1)
+    split = lambda a: jnp.split(a, 3, axis=-1)  # r, z, n parts
     tree = {}
     for g, w, b in zip(GATES, split(d_w_i), split(d_b_i)):
         tree[f"i{g}"] = {"kernel": w, "bias": b}
@@ -119,7 +119,7 @@ def _gru_bwd(saved, d_hs):
     d_gi = jnp.concatenate([d_r, d_z, d_n], axis=-1)
     d_gh = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)
     hidden = h0.shape[-1]
-    flat = lambda a: a.reshape(-1, a.shape[-1])
+    flat = lambda a: a.reshape(-1, a.shape[-1])  # every step and batch row as rows
     d_cell = _unfused(flat(xs).T @ flat(d_gi), flat(d_gi).sum(0),
                       flat(h_prev).T @ flat(d_gh), flat(d_gh)[:, 2 * hidden:].sum(0))
     return d_cell, d_gi @ w_i.T, d_h0
