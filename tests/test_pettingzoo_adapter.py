@@ -147,11 +147,11 @@ def test_masks_leaving_agents_and_termination_versus_truncation(fake_module):
         assert ended == terminated == (t == 2)  # every agent terminated: a terminal state
 
 
-def _host_run(out, module):
+def _host_run(out, module, *extra):
     return fit(make_config([
         "algo=qmix", "env=pettingzoo", f"env.name={module}", "env.kwargs.limit=6", "env.kwargs.leave_at=2",
         "env.episode_limit=8", "seeds=2", "steps=160", "n_envs=2", "warmup_steps=32", "batch_size=8",
-        "eval.episodes=3", "eval.interval=80", "progress=false", "tensorboard=false", f"out={out}"]))
+        "eval.episodes=3", "eval.interval=80", "progress=false", "tensorboard=false", f"out={out}", *extra]))
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +179,18 @@ def test_host_loop_honours_masks_and_keeps_truncation_apart(host_run, fake_modul
     np.testing.assert_array_equal(obs[:, :, 7], obs[:, :, 6])
     assert summary["env"] == f"pettingzoo:{fake_module}" and summary["host_loop"] is True
     assert len(summary["eval_curve"]["steps"]) == 3 and summary["steps"] == 160
+
+
+@pytest.mark.parametrize("episode_limit, last", [(8, 5), (4, 3)])
+def test_time_limit_terminal_ends_the_task_at_either_limit(tmp_path, fake_module, episode_limit, last):
+    """The env's own limit (6 steps) or ours (env.episode_limit=4): the last stored step is
+    terminal with time_limit=terminal, and nothing else is."""
+    states, _ = _host_run(tmp_path / "run", fake_module, "time_limit=terminal", f"env.episode_limit={episode_limit}",
+                             "steps=80", "eval.interval=80")
+    terminated = np.asarray(states.buffer.data.terminated)[:, :80 // episode_limit]
+    expected = np.zeros(terminated.shape[-1], bool)
+    expected[last] = True
+    assert (terminated == expected).all()
 
 
 def test_host_run_directory_matches_compiled_runs(tmp_path, host_run, fake_module):

@@ -153,6 +153,8 @@ class HostTrainer:
                 env = self._pool[r][e]
                 o, g, a, rew, term, ended = env.step(chosen[r, e])
                 obs[r, e, t + 1], gstate[r, e, t + 1], avail[r, e, t + 1] = o, g, a
+                # time_limit=terminal: the environment's own truncation ends the task too
+                term = term or (ended and self.cfg.time_limit == "terminal")
                 actions[r, e, t], reward[r, e, t], terminated[r, e, t], mask[r, e, t] = chosen[r, e], rew, term, True
                 if ended:
                     running[r, e] = False
