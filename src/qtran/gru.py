@@ -19,7 +19,8 @@ forward and about twelve backward, and saves every intermediate per step. Here:
 - the recurrent kernels' gradient is one product over all steps after the loop, instead of an
   accumulation inside it.
 
-Measured in `benchmarks/bench_gru.py`.
+`benchmarks/bench_gru.py` (2-core CPU, value and gradient): 1.32x Flax's scanned cell at 26
+steps x 96 rows x 64 units (JaxMARL's QMIX on MPE), 1.51x at 100 steps x 32 rows.
 """
 
 from __future__ import annotations
