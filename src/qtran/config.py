@@ -227,6 +227,7 @@ def _numbers(node, prefix: str = ""):
 
 def validate(cfg: DictConfig) -> None:
     from qtran.algorithms import ALGORITHMS  # late: algorithms import networks, not config
+    from qtran.networks import AGENT_HEADS, AGENT_INITS
 
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -265,9 +266,8 @@ def validate(cfg: DictConfig) -> None:
     if cfg.eval.interval is not None:
         need(cfg.eval.interval >= 1, f"eval.interval must be at least 1, got {cfg.eval.interval}")
     need(cfg.qtran.pooling in ("sum", "mean"), f"qtran.pooling must be sum or mean, got {cfg.qtran.pooling!r}")
-    need(cfg.agent.init in ("default", "code", "orthogonal"),
-         f"agent.init must be default, code or orthogonal, got {cfg.agent.init!r}")
-    need(cfg.agent.head in ("mlp", "linear"), f"agent.head must be mlp or linear, got {cfg.agent.head!r}")
+    need(cfg.agent.init in AGENT_INITS, f"agent.init must be {_choices(AGENT_INITS)}, got {cfg.agent.init!r}")
+    need(cfg.agent.head in AGENT_HEADS, f"agent.head must be {_choices(AGENT_HEADS)}, got {cfg.agent.head!r}")
     need(cfg.time_limit in ("cut", "terminal"), f"time_limit must be cut or terminal, got {cfg.time_limit!r}")
     need(cfg.optimizer in ("adam", "radam"), f"optimizer must be adam or radam, got {cfg.optimizer!r}")
     need(cfg.lr_schedule in ("constant", "linear"),
@@ -278,6 +278,12 @@ def validate(cfg: DictConfig) -> None:
          f"qtran.td_target must be paper or code, got {cfg.qtran.td_target!r}")
     need(cfg.qtran.lambda_opt >= 0 and cfg.qtran.lambda_nopt >= 0, "qtran lambdas must be non-negative")
     need(cfg.qmix.hypernet_layers in (1, 2), f"qmix.hypernet_layers must be 1 or 2, got {cfg.qmix.hypernet_layers}")
+
+
+def _choices(names) -> str:
+    """'a, b or c'."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def anneal_steps(cfg: DictConfig) -> int:
