@@ -96,17 +96,20 @@ def test_bad_switch_values_are_one_line_errors(bad, message):
         make_config([bad])
 
 
+JAXMARL_STYLE = ["algo=qmix", "env=predator_prey", "agent.recurrent=true", "agent.head=linear",
+                 "agent.init=orthogonal", "qmix.init_scale=0.001", "optimizer=radam", "lr_schedule=linear",
+                 "time_limit=terminal"]
+
+
 def test_all_switches_together_train_qmix_with_a_gru():
-    cfg = make_config(["algo=qmix", "env=predator_prey", "agent.recurrent=true", "agent.head=linear",
-                       "agent.init=orthogonal", "qmix.init_scale=0.001", "optimizer=radam",
-                       "lr_schedule=linear"])
+    cfg = make_config(JAXMARL_STYLE)
     algo = make_algorithm(cfg, make_env(cfg.env))
     assert "Dense_2" not in algo.agents.init(jax.random.PRNGKey(0))["params"]
-    _, summary = fit(["algo=qmix", "env=predator_prey", "agent.recurrent=true", "agent.head=linear",
-                      "agent.init=orthogonal", "qmix.init_scale=0.001", "optimizer=radam",
-                      "lr_schedule=linear", "steps=400", "warmup_steps=200", "env.episode_limit=20",
-                      "batch_size=4", "eval.interval=200", "progress=false"], write=False)
+    state, summary = fit(JAXMARL_STYLE + ["steps=400", "warmup_steps=200", "env.episode_limit=20",
+                                          "batch_size=4", "eval.interval=200", "progress=false"], write=False)
+    assert len(summary["eval_curve"]["returns"]) == 3
     assert all(np.isfinite(r).all() for r in summary["eval_curve"]["returns"])
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
 
 
 def _episodes(terminated, mask):
