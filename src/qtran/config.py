@@ -112,6 +112,12 @@ class Config:
     # "cut": an episode stopped by env.episode_limit bootstraps from its last state (the limit
     # is not part of the task); "terminal": that last step is terminal (JaxMARL's baselines).
     time_limit: str = "cut"
+    # Exact compute cuts (same loss, same gradients, float32 rounding apart): single-state
+    # one-step games run each agent, h_V, V_jt and the QMIX hypernetworks once per update, not
+    # once per sample; h_Q's first layer is split into a trunk part computed once and an
+    # action row, reused for every action a loss needs. false: the plain per-sample path, for
+    # benchmarks and tests that compare the two.
+    compute_cuts: bool = True
     eps: EpsConfig = field(default_factory=EpsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)

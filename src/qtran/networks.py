@@ -118,6 +118,37 @@ class HiddenQ(nn.Module):
         return MLP((self.hidden, self.hidden))(x)
 
 
+def _hq_layers(params):
+    """HiddenQ's two Dense layers as (first, second) parameter dicts."""
+    mlp = params["params"]["MLP_0"]
+    return mlp["Dense_0"], mlp["Dense_1"]
+
+
+def hidden_q_trunk_part(params, trunk):
+    """The action-independent part of h_Q's first layer: trunk @ W_t + b, [..., hidden].
+
+    `[trunk, onehot(u)] @ W` equals `trunk @ W_t + W_a[u]` with W = [W_t; W_a], so this part is
+    computed once per trunk row and reused for every action a loss asks about (taken, greedy,
+    next greedy, or all of them). Same parameters as `HiddenQ`.
+    """
+    first, _ = _hq_layers(params)
+    return trunk @ first["kernel"][: trunk.shape[-1]] + first["bias"]
+
+
+def hidden_q_at(params, trunk_part, actions, n_actions: int):
+    """h_Q at integer actions[...] from trunk_part[..., hidden] (leading axes broadcast)."""
+    first, second = _hq_layers(params)
+    action_rows = first["kernel"][-n_actions:][actions]  # W_a[u], one row per action taken
+    return nn.relu(trunk_part + action_rows) @ second["kernel"] + second["bias"]
+
+
+def hidden_q_table(params, trunk_part, n_actions: int):
+    """h_Q for every action: [..., U, hidden] from trunk_part[..., hidden]."""
+    first, second = _hq_layers(params)
+    action_rows = first["kernel"][-n_actions:]  # [U, hidden]
+    return nn.relu(trunk_part[..., None, :] + action_rows) @ second["kernel"] + second["bias"]
+
+
 class HiddenV(nn.Module):
     """h_V,i(tau_i): trunk features -> hidden ReLU -> linear."""
 

@@ -114,14 +114,44 @@ class Online(NamedTuple):
     next_q: jax.Array | None  # [B, T, N, U] at tau' for double Q-learning, else None
 
 
-def online_values(agents: Agents, params, batch: Batch, double_q: bool) -> Online:
+def single_state_cuts(cfg, env) -> bool:
+    """Whether a loss may compute each distinct input once per update (`compute_cuts`).
+
+    In a single-state one-step game (a matrix game, Gaussian squeeze with a fixed s) every
+    sample of a batch has the same observation and state, so the agents, h_V, V_jt and the
+    QMIX hypernetworks see one input per update; only what depends on the sampled joint action
+    needs one row per sample. Same loss, same gradients (the per-sample copies' gradients are
+    summed by the gather's transpose instead of by the batch). A single-state game that
+    bootstraps would need its target networks at the same single input too; none exists, so
+    such a game takes the per-sample path.
+    """
+    return bool(cfg.compute_cuts) and env.single_state and env.one_step
+
+
+def one_input(agents: Agents, params, batch: Batch):
+    """The agents at a single-state game's one observation: q[N, U], trunk[N, H], and q
+    broadcast to every sample, [B, T, N, U], for the terms that pair it with sampled actions."""
+    q, trunk = agents.apply(params["agent"], batch.obs[0, 0])
+    return q, trunk, jnp.broadcast_to(q, batch.actions.shape + q.shape[-1:])
+
+
+def pick_rows(table: jax.Array, actions: jax.Array) -> jax.Array:
+    """table[i, u_i] for every agent i: table[N, U, F], actions[..., N] -> [..., N, F]."""
+    return table[jnp.arange(table.shape[0]), actions]
+
+
+def online_values(agents: Agents, params, batch: Batch, double_q: bool, single_state: bool = False) -> Online:
     """The online agents at tau and, with double_q, at tau' (no gradient flows through the latter:
-    it only picks u_bar' inside the stopped TD target).
+    it only picks u_bar' inside the stopped TD target). With `single_state` the agents run
+    once on the game's one observation and their outputs are broadcast to every sample.
 
     A recurrent agent's values at tau and tau' come from one unroll of the whole episode;
     evaluating them separately ran the GRU over the episode twice (double Q cost 8-17% more
     per QMIX update on MPE before, NOTES.md). A feed-forward agent evaluates each step it needs.
     """
+    if single_state:  # one input (`single_state_cuts`); a one-step game never needs tau'
+        _, trunk, q = one_input(agents, params, batch)
+        return Online(q, jnp.broadcast_to(trunk, q.shape[:-1] + trunk.shape[-1:]), None)
     if agents.recurrent:
         q, trunk = agents.unroll(params["agent"], batch.obs)
         return Online(q[:, :-1], trunk[:, :-1], q[:, 1:] if double_q else None)

@@ -3,12 +3,16 @@ onto r + gamma * max Q_i^-(tau'_i), treating the others as part of the environme
 
 from __future__ import annotations
 
-from qtran.algorithms.base import Algorithm, chosen, masked_mean, next_step, online_values, td_target
+from qtran.algorithms.base import (
+    Algorithm, chosen, masked_mean, next_step, online_values, single_state_cuts, td_target,
+)
 
 
 def make(cfg, env, agents) -> Algorithm:
+    one_state = single_state_cuts(cfg, env)  # the agents once per update
+
     def loss(params, target_params, batch):
-        online = online_values(agents, params, batch, cfg.double_q)
+        online = online_values(agents, params, batch, cfg.double_q, one_state)
         y = td_target(batch, cfg.gamma, not env.one_step,
                       lambda: _next_q(target_params, batch, online.next_q), per_agent=True)
         td = masked_mean(((chosen(online.q, batch.actions) - y) ** 2).mean(-1), batch.mask)

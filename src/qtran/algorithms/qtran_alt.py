@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, online_values, td_target,
+    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, pick_rows,
+    single_state_cuts, td_target,
 )
 from qtran.algorithms.qtran_base import QtranNets
 from qtran.networks import MLP
@@ -64,13 +65,17 @@ def make(cfg, env, agents) -> Algorithm:
         params["f_alt"] = f_alt.init(k_alt, jnp.zeros((cfg.qtran.hidden,)))
         return params
 
-    def counterfactual_q(params, trunk, actions):
-        """Q_jt(tau, ., u_-i) for every agent i: [..., N, U] from trunk[..., N, H], actions[..., N]."""
-        h_q = nets.h_q(params, trunk, actions)
+    def heads(params, h_v, h_q):
+        """Every head's row Q_jt(tau, ., u_-i): [..., N, U] from h_V[..., N, F] and h_Q[..., N, F]
+        (h_V may have fewer leading axes: a single-state game's one input)."""
         others = jnp.sum(h_q, axis=-2, keepdims=True) - h_q  # sum over j != i
         if cfg.qtran.pooling == "mean":
             others = others / n
-        return f_alt.apply(params["f_alt"], nets.h_v(params, trunk) + others)
+        return f_alt.apply(params["f_alt"], h_v + others)
+
+    def counterfactual_q(params, trunk, actions):
+        """Q_jt(tau, ., u_-i) for every agent i: [..., N, U] from trunk[..., N, H], actions[..., N]."""
+        return heads(params, nets.h_v(params, trunk), nets.h_q(params, trunk, actions))
 
     def next_value(target_params, batch, chooser):
         nxt = next_step(agents, target_params, batch, chooser)
@@ -80,6 +85,17 @@ def make(cfg, env, agents) -> Algorithm:
         best = masked_q(rows, nxt.avail).max(-1).max(-1)  # code: one target for every head
         return jnp.broadcast_to(best[..., None], best.shape + (n,))
 
+    def total(batch, q, q_greedy_side, avail_greedy, rows, rows_greedy, v, y):
+        """L_td and L_opt for every head, and L_nopt_min, from the heads' rows at the taken
+        actions [B, T, N, U] and at u_bar. The greedy side (the agents' q, their availability,
+        rows_greedy and V) may be one input's, without the sample axes."""
+        td = masked_mean(((chosen(rows, batch.actions) - y) ** 2).mean(-1), batch.mask)
+        l_opt = opt_loss_all_heads(q_greedy_side, avail_greedy, rows_greedy, v)
+        opt = masked_mean(jnp.broadcast_to(l_opt, batch.mask.shape), batch.mask)
+        v_all = jnp.broadcast_to(v, batch.mask.shape)
+        nopt = masked_mean(nopt_min_loss(q, batch.actions, batch.avail[:, :-1], rows, v_all), batch.mask)
+        return td + lam_opt * opt + lam_nopt * nopt, {"loss_td": td, "loss_opt": opt, "loss_nopt": nopt}
+
     def loss(params, target_params, batch):
         mixer = params["mixer"]
         online = online_values(agents, params, batch, cfg.double_q)
@@ -87,16 +103,23 @@ def make(cfg, env, agents) -> Algorithm:
         avail = batch.avail[:, :-1]
         y = td_target(batch, cfg.gamma, not env.one_step,
                       lambda: next_value(target_params, batch, online.next_q), per_agent=True)
+        h_v, h_q = nets.h_v(mixer, trunk), nets.h_q_of(mixer, trunk)
+        rows = heads(mixer, h_v, h_q(batch.actions))  # [B, T, N, U]
+        rows_greedy = heads(mixer, h_v, h_q(greedy(q, avail)))
+        return total(batch, q, q, avail, rows, rows_greedy, nets.value_from_hv(mixer, h_v), y)
 
-        rows = counterfactual_q(mixer, trunk, batch.actions)  # [B, T, N, U]
-        td = masked_mean(((chosen(rows, batch.actions) - y) ** 2).mean(-1), batch.mask)
-
-        state_v = nets.state_value(mixer, trunk)
-        u_bar = greedy(q, avail)
-        rows_greedy = counterfactual_q(mixer, trunk, u_bar)
-        opt = masked_mean(opt_loss_all_heads(q, avail, rows_greedy, state_v), batch.mask)
-        nopt = masked_mean(nopt_min_loss(q, batch.actions, avail, rows, state_v), batch.mask)
-        return td + lam_opt * opt + lam_nopt * nopt, {"loss_td": td, "loss_opt": opt, "loss_nopt": nopt}
+    def loss_one_input(params, target_params, batch):
+        """`loss` for a single-state one-step game (`single_state_cuts`): the agents, h_V, V and
+        h_Q per (agent, action) once; the heads per sample on gathered rows, and once at u_bar."""
+        mixer = params["mixer"]
+        q1, trunk1, q = one_input(agents, params, batch)
+        h_v = nets.h_v(mixer, trunk1)  # [N, F]
+        table = nets.h_q_table(mixer, trunk1)  # [N, U, F]
+        avail1 = batch.avail[0, 0]
+        rows = heads(mixer, h_v, pick_rows(table, batch.actions))  # [B, T, N, U]
+        rows_greedy = heads(mixer, h_v, pick_rows(table, greedy(q1, avail1)))  # [N, U]
+        y = td_target(batch, cfg.gamma, False, None, per_agent=True)
+        return total(batch, q, q1, avail1, rows, rows_greedy, nets.value_from_hv(mixer, h_v), y)
 
     def joint_q(params, obs, state, joint_actions):
         """Q_jt as the mean of the N heads' estimates."""
@@ -108,5 +131,6 @@ def make(cfg, env, agents) -> Algorithm:
         _, trunk = agents.apply(params["agent"], obs)
         return nets.state_value(params["mixer"], trunk)
 
-    return Algorithm("qtran-alt", agents, init_mixer, loss, joint_q, state_value,
+    chosen_loss = loss_one_input if single_state_cuts(cfg, env) else loss
+    return Algorithm("qtran-alt", agents, init_mixer, chosen_loss, joint_q, state_value,
                      extras={"counterfactual_q": counterfactual_q})

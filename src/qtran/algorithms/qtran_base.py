@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, online_values, pool, td_target,
+    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, pick_rows, pool,
+    single_state_cuts, td_target,
 )
-from qtran.networks import MLP, HiddenQ, HiddenV
+from qtran.networks import MLP, HiddenQ, HiddenV, hidden_q_at, hidden_q_table, hidden_q_trunk_part
 
 
 class QtranNets:
@@ -28,6 +29,7 @@ class QtranNets:
 
     def __init__(self, cfg, env):
         self.cfg, self.n_agents, self.n_actions = cfg.qtran, env.n_agents, env.n_actions
+        self.split_hq = bool(cfg.compute_cuts)
         self.hq = HiddenQ(env.n_actions, cfg.qtran.hidden)
         self.hv = HiddenV(cfg.qtran.hidden)
         self.f_v = MLP((cfg.qtran.hidden, 1))
@@ -42,7 +44,23 @@ class QtranNets:
         return params
 
     def h_q(self, params, trunk, actions):
-        return self.hq.apply(params["hq"], trunk, actions)
+        return self.h_q_of(params, trunk)(actions)
+
+    def h_q_of(self, params, trunk):
+        """actions[..., N] -> h_Q(trunk, actions)[..., N, F] for one trunk[..., N, H].
+
+        With `compute_cuts` the trunk's part of the first layer is computed here, once, and
+        each call adds only the actions' rows (`hidden_q_trunk_part`); without, every call
+        runs the module on [trunk, onehot(u)].
+        """
+        if not self.split_hq:
+            return lambda actions: self.hq.apply(params["hq"], trunk, actions)
+        part = hidden_q_trunk_part(params["hq"], trunk)
+        return lambda actions: hidden_q_at(params["hq"], part, actions, self.n_actions)
+
+    def h_q_table(self, params, trunk):
+        """h_Q for every agent and action: [..., N, U, F] from trunk[..., N, H]."""
+        return hidden_q_table(params["hq"], hidden_q_trunk_part(params["hq"], trunk), self.n_actions)
 
     def h_v(self, params, trunk):
         return self.hv.apply(params["hv"], trunk)
@@ -51,7 +69,13 @@ class QtranNets:
         """V_jt from trunk[..., N, H]; exactly 0 when the V network is switched off."""
         if not self.cfg.v_net:
             return jnp.zeros(trunk.shape[:-2])
-        return self.f_v.apply(params["f_v"], pool(self.h_v(params, trunk), self.cfg.pooling))[..., 0]
+        return self.value_from_hv(params, self.h_v(params, trunk))
+
+    def value_from_hv(self, params, h_v):
+        """V_jt from h_V[..., N, F] already computed; exactly 0 when V is switched off."""
+        if not self.cfg.v_net:
+            return jnp.zeros(h_v.shape[:-2])
+        return self.f_v.apply(params["f_v"], pool(h_v, self.cfg.pooling))[..., 0]
 
 
 def factorisation_losses(q, actions, avail, q_jt_taken, q_jt_greedy, v):
@@ -74,9 +98,13 @@ def make(cfg, env, agents) -> Algorithm:
         params["f_r"] = f_r.init(k_fr, jnp.zeros((cfg.qtran.hidden,)))
         return params
 
+    def joint_from_hq(params, h_q):
+        """Q_jt = f_r(pool_i h_Q,i) from h_Q[..., N, F]."""
+        return f_r.apply(params["f_r"], pool(h_q, cfg.qtran.pooling))[..., 0]
+
     def q_jt(params, trunk, actions):
         """Q_jt(tau, u) from trunk[..., N, H] and actions[..., N]."""
-        return f_r.apply(params["f_r"], pool(nets.h_q(params, trunk, actions), cfg.qtran.pooling))[..., 0]
+        return joint_from_hq(params, nets.h_q(params, trunk, actions))
 
     def next_value(target_params, batch, chooser):
         nxt = next_step(agents, target_params, batch, chooser)
@@ -84,19 +112,35 @@ def make(cfg, env, agents) -> Algorithm:
             return q_jt(target_params["mixer"], nxt.target_trunk, nxt.actions)
         return masked_q(nxt.target_q, nxt.avail).max(-1).sum(-1)  # code: sum_i max Q_i^-(tau')
 
+    def total(batch, q, avail, q_taken, q_greedy, v, y):
+        """Loss (6) from the agents' q[B, T, N, U] and Q_jt at the taken and greedy actions."""
+        l_opt, l_nopt = factorisation_losses(q, batch.actions, avail, q_taken, q_greedy, v)
+        td = masked_mean((q_taken - y) ** 2, batch.mask)
+        opt, nopt = masked_mean(l_opt, batch.mask), masked_mean(l_nopt, batch.mask)
+        return td + lam_opt * opt + lam_nopt * nopt, {"loss_td": td, "loss_opt": opt, "loss_nopt": nopt}
+
     def loss(params, target_params, batch):
         mixer = params["mixer"]
         online = online_values(agents, params, batch, cfg.double_q)
         q, trunk = online.q, online.trunk
         avail = batch.avail[:, :-1]
         y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(target_params, batch, online.next_q))
-        q_taken = q_jt(mixer, trunk, batch.actions)
-        q_greedy = q_jt(mixer, trunk, greedy(q, avail))
-        l_opt, l_nopt = factorisation_losses(q, batch.actions, avail, q_taken, q_greedy,
-                                             nets.state_value(mixer, trunk))
-        td = masked_mean((q_taken - y) ** 2, batch.mask)
-        opt, nopt = masked_mean(l_opt, batch.mask), masked_mean(l_nopt, batch.mask)
-        return td + lam_opt * opt + lam_nopt * nopt, {"loss_td": td, "loss_opt": opt, "loss_nopt": nopt}
+        h_q = nets.h_q_of(mixer, trunk)
+        q_taken = joint_from_hq(mixer, h_q(batch.actions))
+        q_greedy = joint_from_hq(mixer, h_q(greedy(q, avail)))
+        return total(batch, q, avail, q_taken, q_greedy, nets.state_value(mixer, trunk), y)
+
+    def loss_one_input(params, target_params, batch):
+        """`loss` for a single-state one-step game (`single_state_cuts`): the agents, h_Q per
+        (agent, action) and V once; f_r per sample on gathered rows, and once at u_bar."""
+        mixer = params["mixer"]
+        q1, trunk1, q = one_input(agents, params, batch)
+        table = nets.h_q_table(mixer, trunk1)  # [N, U, F]
+        u_bar = greedy(q1, batch.avail[0, 0])
+        q_taken = joint_from_hq(mixer, pick_rows(table, batch.actions))  # [B, T]
+        q_greedy = joint_from_hq(mixer, pick_rows(table, u_bar))  # the same for every sample
+        y = td_target(batch, cfg.gamma, False, None)
+        return total(batch, q, batch.avail[:, :-1], q_taken, q_greedy, nets.state_value(mixer, trunk1), y)
 
     def joint_q(params, obs, state, joint_actions):
         _, trunk = agents.apply(params["agent"], obs)
@@ -107,4 +151,5 @@ def make(cfg, env, agents) -> Algorithm:
         _, trunk = agents.apply(params["agent"], obs)
         return nets.state_value(params["mixer"], trunk)
 
-    return Algorithm("qtran-base", agents, init_mixer, loss, joint_q, state_value)
+    chosen_loss = loss_one_input if single_state_cuts(cfg, env) else loss
+    return Algorithm("qtran-base", agents, init_mixer, chosen_loss, joint_q, state_value)

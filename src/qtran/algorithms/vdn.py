@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from qtran.algorithms.base import Algorithm, chosen, masked_mean, next_step, online_values, td_target
+from qtran.algorithms.base import (
+    Algorithm, chosen, masked_mean, next_step, online_values, single_state_cuts, td_target,
+)
 
 
 def make(cfg, env, agents) -> Algorithm:
+    one_state = single_state_cuts(cfg, env)  # the agents once per update
+
     def next_value(target_params, batch, chooser):
         nxt = next_step(agents, target_params, batch, chooser)
         return chosen(nxt.target_q, nxt.actions).sum(-1)
 
     def loss(params, target_params, batch):
-        online = online_values(agents, params, batch, cfg.double_q)
+        online = online_values(agents, params, batch, cfg.double_q, one_state)
         y = td_target(batch, cfg.gamma, not env.one_step, lambda: next_value(target_params, batch, online.next_q))
         td = masked_mean((chosen(online.q, batch.actions).sum(-1) - y) ** 2, batch.mask)
         return td, {"loss_td": td}
