@@ -164,3 +164,15 @@ def test_cuts_apply_only_to_single_state_one_step_games():
                                 (["env=matrix", "compute_cuts=false"], False)]:
         cfg = make_config(overrides)
         assert single_state_cuts(cfg, make_env(cfg.env)) is expected, overrides
+
+
+@pytest.mark.parametrize("n_agents, n_actions, batch", [(2, 3, 32), (3, 2, 5), (2, 21, 32)])
+def test_per_joint_action_gathers_what_per_sample_computes(n_agents, n_actions, batch):
+    """Rows computed once per joint action and gathered equal rows computed per sample, on both
+    sides of the |U|^N < batch switch (2x3 with 32 samples gathers; 21x21 does not)."""
+    from qtran.algorithms.base import per_joint_action
+
+    weights = jax.random.normal(jax.random.PRNGKey(0), (n_agents, n_actions, 4))
+    fn = lambda u: jnp.tanh(weights[jnp.arange(n_agents), u].sum(-2))  # noqa: E731  a joint feature
+    actions = jax.random.randint(jax.random.PRNGKey(1), (batch, 1, n_agents), 0, n_actions)
+    np.testing.assert_allclose(per_joint_action(fn, actions, n_actions), fn(actions), rtol=1e-6)

@@ -12,6 +12,7 @@ Index t and t+1 along the time axis are (tau, tau').
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -138,6 +139,19 @@ def one_input(agents: Agents, params, batch: Batch):
 def pick_rows(table: jax.Array, actions: jax.Array) -> jax.Array:
     """table[i, u_i] for every agent i: table[N, U, F], actions[..., N] -> [..., N, F]."""
     return table[jnp.arange(table.shape[0]), actions]
+
+
+def per_joint_action(fn: Callable[[jax.Array], jax.Array], actions: jax.Array, n_actions: int) -> jax.Array:
+    """fn(actions[..., N]) -> [..., X] for a single-state game, where it depends on the joint
+    action alone: when the game has fewer joint actions (|U|^N) than the batch has samples, fn
+    runs once per joint action and each sample gathers its row (Table 1: 9 rows instead of 32);
+    otherwise once per sample."""
+    n_agents = actions.shape[-1]
+    if n_actions**n_agents >= math.prod(actions.shape[:-1]):
+        return fn(actions)
+    joint = jnp.stack([a.ravel() for a in jnp.indices((n_actions,) * n_agents)], axis=-1)  # [U^N, N]
+    index = jnp.ravel_multi_index(tuple(jnp.moveaxis(actions, -1, 0)), (n_actions,) * n_agents, mode="clip")
+    return fn(joint)[index]
 
 
 def online_values(agents: Agents, params, batch: Batch, double_q: bool, single_state: bool = False) -> Online:

@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, pick_rows,
-    single_state_cuts, td_target,
+    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, per_joint_action,
+    pick_rows, single_state_cuts, td_target,
 )
 from qtran.algorithms.qtran_base import QtranNets
 from qtran.networks import MLP
@@ -110,13 +110,15 @@ def make(cfg, env, agents) -> Algorithm:
 
     def loss_one_input(params, target_params, batch):
         """`loss` for a single-state one-step game (`single_state_cuts`): the agents, h_V, V and
-        h_Q per (agent, action) once; the heads per sample on gathered rows, and once at u_bar."""
+        h_Q per (agent, action) once; the heads per sample on gathered rows (or once per joint
+        action, `per_joint_action`), and once at u_bar."""
         mixer = params["mixer"]
         q1, trunk1, q = one_input(agents, params, batch)
         h_v = nets.h_v(mixer, trunk1)  # [N, F]
         table = nets.h_q_table(mixer, trunk1)  # [N, U, F]
         avail1 = batch.avail[0, 0]
-        rows = heads(mixer, h_v, pick_rows(table, batch.actions))  # [B, T, N, U]
+        rows = per_joint_action(lambda u: heads(mixer, h_v, pick_rows(table, u)), batch.actions,
+                                env.n_actions)  # [B, T, N, U]
         rows_greedy = heads(mixer, h_v, pick_rows(table, greedy(q1, avail1)))  # [N, U]
         y = td_target(batch, cfg.gamma, False, None, per_agent=True)
         return total(batch, q, q1, avail1, rows, rows_greedy, nets.value_from_hv(mixer, h_v), y)

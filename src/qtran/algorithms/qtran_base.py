@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from qtran.algorithms.base import (
-    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, pick_rows, pool,
-    single_state_cuts, td_target,
+    Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, per_joint_action,
+    pick_rows, pool, single_state_cuts, td_target,
 )
 from qtran.networks import MLP, HiddenQ, HiddenV, hidden_q_at, hidden_q_table, hidden_q_trunk_part
 
@@ -132,12 +132,14 @@ def make(cfg, env, agents) -> Algorithm:
 
     def loss_one_input(params, target_params, batch):
         """`loss` for a single-state one-step game (`single_state_cuts`): the agents, h_Q per
-        (agent, action) and V once; f_r per sample on gathered rows, and once at u_bar."""
+        (agent, action) and V once; f_r per sample on gathered rows (or once per joint action,
+        `per_joint_action`), and once at u_bar."""
         mixer = params["mixer"]
         q1, trunk1, q = one_input(agents, params, batch)
         table = nets.h_q_table(mixer, trunk1)  # [N, U, F]
         u_bar = greedy(q1, batch.avail[0, 0])
-        q_taken = joint_from_hq(mixer, pick_rows(table, batch.actions))  # [B, T]
+        q_taken = per_joint_action(lambda u: joint_from_hq(mixer, pick_rows(table, u)), batch.actions,
+                                   env.n_actions)  # [B, T]
         q_greedy = joint_from_hq(mixer, pick_rows(table, u_bar))  # the same for every sample
         y = td_target(batch, cfg.gamma, False, None)
         return total(batch, q, batch.avail[:, :-1], q_taken, q_greedy, nets.state_value(mixer, trunk1), y)
