@@ -1,9 +1,9 @@
 """The paper's claims about Figure 4, checked against whatever Figure 4 runs have finished.
 
 `qtran fig4-claims OUT_DIR` prints the table; `reproduce fig4` and `qtran plot` write it as
-`claims.md`. Everything here but `load` is a pure function of learning curves
-{(setting, P, algo): {"steps": [E], "returns": [E, seeds]}}, so each verdict can be tested on
-hand-made curves without training.
+`claims.md`. Everything here but `load` and `report` (which read files) is a pure function of
+learning curves {(setting, P, algo): {"steps": [E], "returns": [E, seeds]}}, so each verdict
+can be tested on hand-made curves without training.
 
 "Final reward" of a run is its last evaluation's mean greedy team reward; a claim compares
 those over seeds. The verdict rules (stated again in the table's header):
@@ -29,6 +29,7 @@ import numpy as np
 
 from qtran.errors import UserError
 from qtran.experiments.fig4 import ALGOS, PENALTIES, split_by_value
+from qtran.plots import ALGO_LABELS as LABELS
 
 SHOWS, DOES_NOT_SHOW, NOT_RUN = "shows", "does not show", "not run"
 ALPHA = 0.05  # one-sided Welch t-test level for "ends above"
@@ -39,7 +40,6 @@ PANELS = {("n2", 0.5): "4a", ("n2", 1.0): "4b", ("n2", 1.5): "4c",
           ("n4", 0.5): "4d", ("n4", 1.0): "4e", ("n4", 1.5): "4f"}
 # The released code's budgets (one gradient update per environment step).
 PAPER_STEPS = {"n2": 3_000_000, "n4": 6_000_000}
-LABELS = {"qtran-base": "QTRAN-base", "qtran-alt": "QTRAN-alt", "vdn": "VDN", "qmix": "QMIX"}
 
 RULES = (f"Rules: final reward = last evaluation's mean greedy team reward per run; intervals are 95% "
          f"Student-t intervals of the mean over seeds. 'Clearly above 0': the interval's lower end > 0. "
