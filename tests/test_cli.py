@@ -104,9 +104,10 @@ def test_console_script_exit_status():
 def test_long_fig4_budgets_warn_on_cpu_before_they_start(tmp_path, capsys, monkeypatch):
     from qtran.experiments import fig4
 
-    def fake_run(overrides, out, budget, workers):  # records the call instead of training
+    def fake_run(overrides, out, budget, workers, **_):  # records the call instead of training
         (tmp_path / "f4").mkdir()
         (tmp_path / "f4" / "final_rewards.md").write_text(f"budget {budget}\n")
+        (tmp_path / "f4" / "claims.md").write_text("claims\n")
 
     monkeypatch.setattr(fig4, "run", fake_run)
     code, out, err = _run_cli(["reproduce", "fig4", "budget=medium", f"out={tmp_path / 'f4'}"], capsys)

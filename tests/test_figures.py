@@ -77,11 +77,15 @@ def test_fig4_panels_split_the_batched_penalties_and_redraw(tmp_path):
               "agent.hidden=8", "qtran.hidden=8", "seeds=2", "progress=false", "tensorboard=false"],
              out=str(out), settings=("n2",), algos=("qtran-alt", "vdn"))
     first = _pngs(out)
-    assert list(first) == ["fig4_n2_p0.5.png", "fig4_n2_p1.0.png", "fig4_n2_p1.5.png"]
+    # every panel is drawn; N = 4 was not trained and says so
+    assert list(first) == [f"fig4_n{n}_p{p}.png" for n in (2, 4) for p in (0.5, 1.0, 1.5)]
+    assert "Not run: QTRAN-base, QMIX." in (out / "fig4_n2_p1.0.txt").read_text()
+    assert "Not run: QTRAN-base, QTRAN-alt, VDN, QMIX." in (out / "fig4_n4_p1.0.txt").read_text()
     summary = json.loads((out / "n2" / "vdn" / "summary.json").read_text())
     split = fig4.split_by_value(summary)
     assert sorted(split) == [0.5, 1.0, 1.5] and np.asarray(split[1.0]["returns"]).shape == (3, 2)
     assert "N=2, P=1.5" in (out / "final_rewards.md").read_text()
+    assert "| 2.2 |" in (out / "claims.md").read_text()
     for p in out.glob("fig4_*.png"):
         p.unlink()
     assert main(["plot", str(out)]) == 0

@@ -105,7 +105,7 @@ overrides = st.one_of(
     st.text(max_size=10),  # anything at all, with or without '='
     values.map(lambda v: "=" + v),
 )
-COMMANDS = ["train", "config", "sweep", "reproduce", "plot", "eval", "render", "report", "resume"]
+COMMANDS = ["train", "config", "sweep", "reproduce", "plot", "eval", "render", "report", "resume", "fig4-claims"]
 
 
 def _typed_keys(family: str) -> dict[str, object]:
@@ -319,13 +319,14 @@ run_files = st.fixed_dictionaries({}, optional={
         ["{}", "[]", '{"seeds": 3}', '{"seeds": [0], "algo": "vdn", "env": "matrix"}', "null", "{", SUMMARY,
          SUMMARY.replace('"seeds": [0, 1]', '"seeds": [0]'), SUMMARY.replace("[0.5, 1.0]", '["a", 1]')])),
     "experiment.json": st.one_of(st.text(max_size=20), st.sampled_from(
-        ['{"experiment": "fig3"}', '{"experiment": "table1"}', '{"experiment": 5}', "[]", "{"])),
+        ['{"experiment": "fig3"}', '{"experiment": "table1"}', '{"experiment": 5}', "[]", "{",
+         '{"experiment": "fig4", "pieces": 5, "budget": [1]}'])),
     "params.npz": st.binary(max_size=30),
 })
 
 
 @FUZZ
-@given(command=st.sampled_from(["plot", "eval", "render", "report", "resume"]), files=run_files,
+@given(command=st.sampled_from(["plot", "eval", "render", "report", "resume", "fig4-claims"]), files=run_files,
        extra=st.lists(st.sampled_from(["--run", "--episodes", "--seed", "--out", "--gif", "-1", "0", "1e9", "x", "table1",
                                  "--no-text", "--episode-seed", "nowhere"]), max_size=3))
 def test_commands_reading_run_directories(command, files, extra, tmp_path_factory):

@@ -3,6 +3,9 @@
     qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
                 seeds=<int> steps=<int> out=<dir> [key=value ...]
     qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
+    qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [out=<dir>]
+                                         train any pieces of Figure 4; again on the same out: the rest
+    qtran fig4-claims OUT_DIR            the paper's Figure 4 claims against the finished runs
     qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
     qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
     qtran resume RUN_DIR                 continue an interrupted run exactly from its checkpoint
@@ -104,24 +107,38 @@ def cmd_reproduce(args) -> int:
     else:
         from qtran.experiments import fig4
 
-        budget = "quick"
-        rest_overrides = []
-        for item in overrides:
-            if item.startswith("budget="):
-                budget = item.split("=", 1)[1]
-            else:
-                rest_overrides.append(item)
+        budget, settings, algos, rest_overrides = fig4.parse_pieces(overrides)
         import jax
 
         from qtran.config import make_config
 
-        for job in fig4.jobs(rest_overrides, budget).values():  # bad input fails here, before the note
+        # bad input fails here, before the note and before anything trains
+        for job in fig4.jobs(rest_overrides, budget, settings, algos).values():
             make_config(job)
+        fig4.check_out(out, budget, rest_overrides)
         if budget in fig4.SLOW_ON_CPU and jax.default_backend() == "cpu":
             print(f"note: budget={budget} on a CPU: {fig4.SLOW_ON_CPU[budget]}", file=sys.stderr)
-        fig4.run(rest_overrides, out=out, budget=budget, workers=workers)
+        fig4.run(rest_overrides, out=out, budget=budget, settings=settings, algos=algos, workers=workers)
         print((Path(out) / "final_rewards.md").read_text(), end="")
+        print("\n" + (Path(out) / "claims.md").read_text(), end="")
     print(f"\nrun directories, figures and reports under {out}")
+    return 0
+
+
+REPRODUCE_EPILOG = """fig4 options:
+  budget=quick|medium|paper   steps and schedule of every run (default quick)
+  n=2|4|2,4                   which N to train (default both)
+  algos=qtran-base,qtran-alt,vdn,qmix
+                              which algorithms to train, a comma list (default all four)
+  Run again with the same out= to train more pieces: finished runs are skipped, unfinished
+  ones resume from their checkpoints; an out= of another budget or other overrides is refused.
+  Writes six panels, final_rewards.md and claims.md (also: qtran fig4-claims OUT_DIR)."""
+
+
+def cmd_fig4_claims(args) -> int:
+    from qtran.experiments import fig4_claims
+
+    print(fig4_claims.report(args.out_dir), end="")
     return 0
 
 
@@ -231,10 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue an interrupted training run from its last checkpoint")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_resume)
-    p = sub.add_parser("reproduce", help="reproduce a table of the paper")
-    p.add_argument("what", help="table1, fig2 or fig3")
-    p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings")
+    p = sub.add_parser("reproduce", help="reproduce a table or figure of the paper",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=REPRODUCE_EPILOG)
+    p.add_argument("what", help="table1, fig2, fig3 or fig4")
+    p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings; "
+                   "fig4 also budget=, n=, algos= (below)")
     p.set_defaults(func=cmd_reproduce)
+    p = sub.add_parser("fig4-claims", help="the paper's Figure 4 claims against a fig4 directory's finished runs")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.set_defaults(func=cmd_fig4_claims)
     p = sub.add_parser("plot", help="redraw figures from run directories, without training")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where to write figures for plain run directories")

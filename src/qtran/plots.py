@@ -56,8 +56,13 @@ def save(fig, stem: Path, caption: str) -> list[Path]:
 
 
 def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "greedy evaluation reward",
-                references: dict[str, float] | None = None, caption: str = "") -> list[Path]:
-    """curves: {algo: {"steps": [E], "returns": [E, seeds]}} -> mean line and shaded interval."""
+                references: dict[str, float] | None = None, caption: str = "", missing=(),
+                note: str = "") -> list[Path]:
+    """curves: {algo: {"steps": [E], "returns": [E, seeds]}} -> mean line and shaded interval.
+
+    `missing` algorithms get a "not run" legend entry (and, with no curve at all, the axes say
+    so), so that an absent run is never mistaken for a forgotten one. `note` is printed under
+    the axes, for what must travel with the image (a budget)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     for algo, curve in curves.items():
@@ -68,6 +73,14 @@ def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "
         ax.plot(steps, mean, color=color, label=f"{ALGO_LABELS.get(algo, algo)} ({n_seeds} seeds)", lw=1.8)
         if np.all(np.isfinite(half)):
             ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+    for algo in missing:
+        ax.plot([], [], color=ALGO_COLORS.get(algo), ls=":", label=f"{ALGO_LABELS.get(algo, algo)}: not run")
+    if missing and not curves:
+        ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", fontsize=14, color="0.4")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if note:
+        ax.text(0.0, -0.16, note, transform=ax.transAxes, ha="left", va="top", fontsize=7, wrap=True)
     for i, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, color="black", ls=["--", ":", "-."][i % 3], lw=1.0, label=f"{name} ({value:.2f})")
     ax.set_title(title)

@@ -127,7 +127,8 @@ class History:
         h.returns = list(arrays["returns"])
         h.episodes = list(arrays["episodes"])
         names = [k[len("tables/"):] for k in arrays if k.startswith("tables/")]
-        h.tables = [{n: arrays[f"tables/{n}"][e] for n in names} for e in range(len(h.steps))]
+        # none recorded (not a single-state game): stay empty, or a resumed run would write tables.npz
+        h.tables = [{n: arrays[f"tables/{n}"][e] for n in names} for e in range(len(h.steps))] if names else []
         return h
 
 

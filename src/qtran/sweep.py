@@ -272,11 +272,13 @@ def can_resume(run_dir: Path) -> bool:
 # ---- running one run ------------------------------------------------------------------------
 
 
-def run_one(overrides: list[str] | tuple[str, ...], run_dir: str | Path) -> dict:
+def run_one(overrides: list[str] | tuple[str, ...], run_dir: str | Path, desc: str | None = None,
+            position: int | None = None) -> dict:
     """Train one run into `run_dir` and return its summary.
 
     A finished run is left alone (its summary is read back); an interrupted one with
     checkpoints is resumed when `qtran.run.resume` exists; anything else starts over.
+    `desc` and `position` label its progress bar (several runs in threads).
     """
     from qtran import run as qrun
     from qtran.config import make_config
@@ -287,10 +289,10 @@ def run_one(overrides: list[str] | tuple[str, ...], run_dir: str | Path) -> dict
         return read_summary(run_dir)
     cfg = make_config(list(overrides) + [f"out={run_dir}"])
     if run_dir.is_dir() and can_resume(run_dir) and saved_matches(run_dir, cfg):
-        return qrun.resume(run_dir)
+        return qrun.resume(run_dir, desc=desc, position=position)
     if run_dir.is_dir() and (run_dir / "config.yaml").is_file():
         shutil.rmtree(run_dir)  # an earlier attempt's partial files, started over
-    return qrun.train(cfg)
+    return qrun.train(cfg, desc=desc, position=position)
 
 
 def _attempts(function, retries: int):

@@ -2,8 +2,15 @@
 7x7), penalty P in {0.5, 1.0, 1.5}.
 
 The three penalties of one N train in one compiled program together with the seeds
-(`env_values`), so each (N, algorithm) pair is one job. Runs land in <out>/<n2|n4>/<algo>/,
-the six panels in <out>/fig4_n<N>_p<P>.{png,svg,txt}.
+(`env_values`), so each (N, algorithm) pair is one job, a "piece". Runs land in
+<out>/<n2|n4>/<algo>/, the six panels in <out>/fig4_n<N>_p<P>.{png,svg,txt}, the paper's
+claims checked against them in <out>/claims.md (`fig4_claims`).
+
+Pieces: `qtran reproduce fig4 n=2 algos=qtran-alt,vdn` trains only those. Running again on
+the same `out` skips finished pieces and resumes unfinished ones from their checkpoints (the
+sweep's `run_one`); experiment.json records the budget and overrides of the directory, and a
+command with others is refused, so one directory never mixes budgets. A finished piece keeps
+only its small files (no checkpoints, no TensorBoard events), so results fit in git.
 
 Budgets:
 - `paper`: the released code's 3M (N = 2) and 6M (N = 4) steps, replay of 600k / 1M
@@ -32,17 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from qtran.errors import UserError
-from qtran.experiments.common import (
-    build_configs, final_reward_table, load_summaries, read_manifest, run_jobs, write_manifest,
-)
-from qtran.plots import plot_curves
-from qtran.results import prepare_run_dir
+from qtran.experiments.common import build_configs, final_reward_table, read_manifest, write_manifest
+from qtran.plots import ALGO_LABELS, plot_curves
+from qtran.results import prepare_run_dir, read_summary
 
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix")
 PENALTIES = (0.5, 1.0, 1.5)
 SETTINGS = {"n2": ["env.agents=2", "env.prey=1", "env.grid=5"], "n4": ["env.agents=4", "env.prey=2", "env.grid=7"]}
+# tensorboard=false: the events would be deleted with the checkpoints once a piece finishes.
 COMMON = ["env=predator_prey", "seeds=5", "gamma=0.99", "adam_eps=1.5e-4", "batch_size=32",
-          f"env_values=[{','.join(str(p) for p in PENALTIES)}]"]
+          f"env_values=[{','.join(str(p) for p in PENALTIES)}]", "tensorboard=false"]
 BUDGETS = {
     "paper": {
         "n2": ["steps=3000000", "buffer_size=6000", "target_update_interval=10000", "warmup_steps=9600",
@@ -72,6 +78,12 @@ SLOW_ON_CPU = {
 }
 
 
+# What a finished piece keeps is its small files; these go once summary.json exists.
+BULKY = ("checkpoints", "tb")
+# Settings that change how a run prints, not its results (as qtran.run.config_hash).
+COSMETIC = ("progress", "tensorboard")
+
+
 def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGOS) -> dict[str, list[str]]:
     if budget not in BUDGETS:
         raise UserError(f"budget={budget!r} is unknown; choose one of {', '.join(BUDGETS)}")
@@ -79,15 +91,153 @@ def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGO
             for n in settings for a in algos}
 
 
+def _choices(key: str, value: str, allowed: dict[str, str]) -> tuple[str, ...]:
+    """A comma list of names from `allowed` ({typed: meant}), each once, at least one."""
+    items = [v.strip() for v in value.split(",")]
+    for item in items:
+        if item not in allowed:
+            raise UserError(f"{key}={value!r}: {item!r} is not one of {', '.join(allowed)}")
+    if len(set(items)) != len(items):
+        raise UserError(f"{key}={value!r} names a value twice")
+    return tuple(allowed[i] for i in items)
+
+
+def parse_pieces(overrides: list[str]) -> tuple[str, tuple[str, ...], tuple[str, ...], list[str]]:
+    """Take budget=, n= and algos= out of the overrides: (budget, settings, algos, the rest).
+    Defaults: budget quick, both N, all four algorithms."""
+    budget, settings, algos, rest = "quick", tuple(SETTINGS), ALGOS, []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key == "budget":
+            if value not in BUDGETS:
+                raise UserError(f"budget={value!r} is unknown; choose one of {', '.join(BUDGETS)}")
+            budget = value
+        elif key == "n":
+            settings = _choices("n", value, {n[1:]: n for n in SETTINGS})
+        elif key == "algos":
+            algos = _choices("algos", value, {a: a for a in ALGOS})
+        else:
+            rest.append(item)
+    # the file layout's order, whatever order they were typed in
+    return budget, tuple(n for n in SETTINGS if n in settings), tuple(a for a in ALGOS if a in algos), rest
+
+
+def result_overrides(overrides: list[str]) -> dict[str, str]:
+    """The overrides that decide results, as {key: value} (the last of a repeated key wins)."""
+    found = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() not in COSMETIC:
+            found[key.strip()] = value
+    return found
+
+
+def check_out(out: str | Path, budget: str, overrides: list[str]) -> dict | None:
+    """Refuse an `out` holding Figure 4 runs of another budget or other overrides (so one
+    directory never mixes them); returns its manifest, None for a new directory."""
+    manifest = read_manifest(out)
+    if manifest is None:
+        return None
+    where = Path(out) / "experiment.json"
+    if manifest.get("experiment") != "fig4":
+        raise UserError(f"{where} is a {manifest.get('experiment')!r} experiment, not fig4; choose another out=")
+    if manifest.get("budget") != budget:
+        raise UserError(f"{where} holds budget={manifest.get('budget')} runs, not budget={budget}; give "
+                        f"budget={manifest.get('budget')} or choose another out=")
+    saved = manifest.get("overrides")
+    if not isinstance(saved, list):
+        raise UserError(f"{where} does not record its overrides; choose another out=")
+    old, new = result_overrides([str(o) for o in saved]), result_overrides(overrides)
+    if old != new:
+        differ = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+        shown = lambda d: " ".join(f"{k}={d[k]}" if k in d else f"(no {k})" for k in differ)  # noqa: E731
+        raise UserError(f"{where} holds runs trained with {shown(old)}, this command gives {shown(new)}; "
+                        f"give the same overrides or choose another out=")
+    return manifest
+
+
+def trim(run_dir: Path) -> None:
+    """Delete a finished run's checkpoints and TensorBoard events (resume needs neither)."""
+    import shutil
+
+    if (run_dir / "summary.json").is_file():
+        for name in BULKY:
+            if (run_dir / name).is_dir():
+                shutil.rmtree(run_dir / name)
+
+
+def _piece_record(summary: dict, budget: str, cfg) -> dict:
+    return {"budget": budget, "steps": summary["steps"], "updates_per_step": float(cfg.updates_per_step)}
+
+
 def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", settings=tuple(SETTINGS),
         algos=ALGOS, workers: int | None = None) -> dict[str, dict]:
-    out_dir = prepare_run_dir(out)
-    configs = build_configs(jobs(overrides, budget, settings, algos), out_dir)
-    summaries = run_jobs(configs, workers, label="Figure 4: ")
-    write_manifest(out_dir, "fig4", settings=list(settings), algos=list(algos), budget=budget,
-                   overrides=list(overrides))
+    """Train the pieces `settings` x `algos` into `out` (finished ones are skipped, unfinished
+    ones resumed), then draw every panel and the claims table; returns {piece: summary}."""
+    from qtran import sweep
+
+    out_dir = Path(out)
+    manifest = check_out(out_dir, budget, overrides)
+    pieces = jobs(overrides, budget, settings, algos)
+    configs = build_configs(pieces, out_dir)
+    finished = [name for name in configs if sweep.is_finished(out_dir / name)]
+    for name in finished:
+        if not sweep.saved_matches(out_dir / name, configs[name]):
+            raise UserError(f"{out_dir / name} holds a finished run trained with other settings; "
+                            "choose another out= or remove it")
+    prepare_run_dir(out_dir)
+    manifest = manifest or {"experiment": "fig4", "budget": budget, "overrides": list(overrides), "pieces": {}}
+    manifest.setdefault("pieces", {})
+    for key, values in (("settings", settings), ("algos", algos)):  # everything asked for so far
+        manifest[key] = list(dict.fromkeys(list(manifest.get(key) or []) + list(values)))
+    # Written before anything trains, so an interrupted first command still fixes the budget.
+    write_manifest(out_dir, **manifest)
+
+    def done(name: str, summary: dict) -> None:
+        trim(out_dir / name)
+        manifest["pieces"][name] = _piece_record(summary, budget, configs[name])
+        write_manifest(out_dir, **manifest)
+
+    summaries = {}
+    for name in finished:
+        summaries[name] = read_summary(out_dir / name)
+        done(name, summaries[name])
+    todo = {name: pieces[name] for name in configs if name not in finished}
+    summaries.update(_train(todo, out_dir, workers, done))
     draw(out_dir)
     return summaries
+
+
+def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> dict[str, dict]:
+    """Train or resume each piece (sweep.run_one), calling done(name, summary) as each ends;
+    the first failure is raised once the others have ended."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from qtran.experiments.common import default_workers
+    from qtran.sweep import run_one
+
+    workers = workers or default_workers(len(todo))
+    if workers == 1 or len(todo) <= 1:  # in this thread, so that Ctrl-C checkpoints and stops it
+        results = {}
+        for i, (name, overrides) in enumerate(todo.items()):
+            results[name] = run_one(overrides, out / name, desc=f"Figure 4: {name:<16}", position=i)
+            done(name, results[name])
+        return results
+    results, errors = {}, []
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(run_one, overrides, out / name, desc=f"Figure 4: {name:<16}", position=i): name
+                   for i, (name, overrides) in enumerate(todo.items())}
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                results[name] = future.result()
+            except Exception as err:  # noqa: BLE001 (the other pieces go on; raised below)
+                errors.append(err)
+                continue
+            done(name, results[name])
+    if errors:
+        raise errors[0]
+    return results
 
 
 def split_by_value(summary: dict) -> dict[float, dict]:
@@ -98,25 +248,33 @@ def split_by_value(summary: dict) -> dict[float, dict]:
             for v in dict.fromkeys(values.tolist())}
 
 
-def final_table(summaries: dict[str, dict], settings, algos) -> str:
-    rows = {f"N={n[1:]}, P={p}": {a: split_by_value(summaries[f"{n}/{a}"])[p]["returns"][-1]
-                                  if f"{n}/{a}" in summaries else None for a in algos}
-            for n in settings for p in PENALTIES}
-    return final_reward_table(rows, algos, "Final greedy team reward per episode")
+def final_table(curves: dict) -> str:
+    """Final rewards of every (N, P) setting and algorithm, from curves {(n, P, algo): curve}."""
+    rows = {f"N={n[1:]}, P={p}": {a: np.asarray(curves[(n, p, a)]["returns"])[-1] if (n, p, a) in curves else None
+                                  for a in ALGOS}
+            for n in SETTINGS for p in PENALTIES}
+    return final_reward_table(rows, ALGOS, "Final greedy team reward per episode (-: not run)")
 
 
 def draw(out: str | Path) -> list[Path]:
+    """Every panel, whatever has finished: an algorithm without a finished run is named
+    "not run" in the panel's legend and caption (a panel without any says so on its axes)."""
+    from qtran.experiments import fig4_claims
+
     out = Path(out)
-    manifest = read_manifest(out) or {}
-    settings, algos = manifest.get("settings", list(SETTINGS)), manifest.get("algos", list(ALGOS))
-    summaries = load_summaries(out, [f"{n}/{a}" for n in settings for a in algos])
+    curves, budgets = fig4_claims.load(out)
+    texts = fig4_claims.budget_texts(budgets)
     written = []
-    letters = iter("abcdef")
-    for n in settings:
+    for n in SETTINGS:
         for p in PENALTIES:
-            curves = {a: split_by_value(summaries[f"{n}/{a}"])[p] for a in algos if f"{n}/{a}" in summaries}
-            title = f"Figure 4{next(letters)}: N = {n[1:]}, P = {p}"
-            written += plot_curves(curves, out / f"fig4_{n}_p{p}", title, ylabel="team reward per test episode",
-                                   caption=f"Budget: {manifest.get('budget', '?')}. Greedy test episodes of 100 steps.")
-    (out / "final_rewards.md").write_text(final_table(summaries, settings, algos))
-    return written + [out / "final_rewards.md"]
+            panel = fig4_claims.PANELS[(n, p)]
+            present = {a: curves[(n, p, a)] for a in ALGOS if (n, p, a) in curves}
+            missing = [a for a in ALGOS if a not in present]
+            not_run = f" Not run: {', '.join(ALGO_LABELS[a] for a in missing)}." if missing else ""
+            caption = f"Budget (N = {n[1:]}): {texts[n]}. Greedy test episodes of 100 steps.{not_run}"
+            written += plot_curves(present, out / f"fig4_{n}_p{p}", f"Figure {panel}: N = {n[1:]}, P = {p}",
+                                   ylabel="team reward per test episode", caption=caption, missing=missing,
+                                   note=f"Budget: {texts[n]}")
+    (out / "final_rewards.md").write_text(final_table(curves))
+    (out / "claims.md").write_text(fig4_claims.table(curves, budgets))
+    return written + [out / "final_rewards.md", out / "claims.md"]
