@@ -88,15 +88,16 @@ SWITCHES = {
 }
 
 
-# Two (game, switches) pairs in the fast suite; the rest of the grid is marked slow.
-FAST_PAIRS = {("table1", "code_switches"), ("gs_fixed_s", "paper")}
-GRID = [pytest.param(g, s, marks=() if (g, s) in FAST_PAIRS else pytest.mark.slow)
-        for g in SINGLE_STATE_GAMES for s in SWITCHES]
+# Each case compiles two losses and their gradients (seconds each on 2 cores): the fast suite
+# keeps every algorithm on Table 1 with the released code's switches and the QTRAN variants
+# on Gaussian squeeze; the rest of the grid is marked slow.
+FAST = {("table1", "code_switches", a) for a in ALGORITHMS} | {("gs_fixed_s", "paper", "qtran-alt")}
+GRID = [pytest.param(g, s, a, marks=() if (g, s, a) in FAST else pytest.mark.slow)
+        for g in SINGLE_STATE_GAMES for s in SWITCHES for a in ALGORITHMS]
 
 
-@pytest.mark.parametrize("algo", list(ALGORITHMS))
-@pytest.mark.parametrize("game, switches", GRID)
-def test_single_state_cuts_same_loss_and_gradients(algo, game, switches):
+@pytest.mark.parametrize("game, switches, algo", GRID)
+def test_single_state_cuts_same_loss_and_gradients(game, switches, algo):
     overrides = SINGLE_STATE_GAMES[game] + SWITCHES[switches] + [f"algo={algo}"]
     results = loss_and_grads(overrides, one_state_batch)
     cfg, env = results[0][:2]
@@ -104,7 +105,8 @@ def test_single_state_cuts_same_loss_and_gradients(algo, game, switches):
     assert_same(results)
 
 
-@pytest.mark.parametrize("algo", list(ALGORITHMS))
+@pytest.mark.parametrize("algo", [a if a in ("qtran-base", "qtran-alt") else pytest.param(a, marks=pytest.mark.slow)
+                                  for a in ALGORITHMS])
 def test_three_agents_random_payoff(algo, tmp_path):
     """A 3-agent game no preset has: 4 x 4 x 4, Gaussian payoffs."""
     payoff = random_payoff_file(tmp_path, (4, 4, 4), seed=11)
@@ -132,8 +134,9 @@ PP = ["env=predator_prey", "env.agents=3", "env.prey=1", "env.grid=5"]
 
 
 @pytest.mark.parametrize("algo", ["qtran-base", "qtran-alt"])
-@pytest.mark.parametrize("switches", [[], ["qtran.td_target=code", "qtran.pooling=mean", "double_q=true",
-                                           "qtran.v_net=false", "agent.shared=false"]])
+@pytest.mark.parametrize("switches", [[], pytest.param(["qtran.td_target=code", "qtran.pooling=mean", "double_q=true",
+                                                         "qtran.v_net=false", "agent.shared=false"],
+                                                        marks=pytest.mark.slow)])
 def test_split_first_layer_on_predator_prey(algo, switches):
     """No single state here: only h_Q's split first layer differs, with bootstrapped targets."""
     results = loss_and_grads(PP + switches + [f"algo={algo}"], predator_prey_batch, seed=2)
