@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,25 +23,42 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from qtran.algorithms import make_algorithm
-from qtran.config import make_config
-from qtran.envs import make_env
-from qtran.train import Trainer
+sys.path.insert(0, str(Path(__file__).parent))
+from flops import xla_flops  # noqa: E402
+from usage import meter  # noqa: E402
+
+from qtran.algorithms import make_algorithm  # noqa: E402
+from qtran.config import make_config  # noqa: E402
+from qtran.envs import make_env  # noqa: E402
+from qtran.train import Trainer  # noqa: E402
 
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 PYMARL_STEPS_PER_S = 250.0
 
 
-def warm_trainer(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()):
+def warm_trainer(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = (), donate: bool = False):
     """A trainer whose chunk is `iters` iterations, compiled, and its states after one chunk
-    (so the replay buffer holds real episodes): training from the first step, full exploration."""
-    cfg = make_config([f"algo={algo}", f"seeds={seeds}", "steps=100000000", "warmup_steps=0",
-                       "eps.start=1", "eps.end=1", *extra])
+    (so the replay buffer holds real episodes): training from the first step, full exploration.
+    The step budget and warm-up are set after `extra`, so an experiment's own settings (which
+    carry both) still give a chunk that trains and never runs past the budget.
+
+    With `donate`, the chunk is compiled with its input states donated (reused for the output).
+    The trainer's own chunk is not: each call copies the whole state, replay buffer included,
+    once per chunk. A real run amortises that over its evaluation interval (e.g. 100
+    iterations); a timed chunk of a few iterations would mostly measure the copy (predator-prey
+    at the paper budget holds gigabytes of replay)."""
+    cfg = make_config([f"algo={algo}", f"seeds={seeds}", "eps.start=1", "eps.end=1", *extra,
+                       "steps=100000000", "warmup_steps=0"])
     env = make_env(cfg.env)
     cfg.eval.interval = iters * cfg.n_envs * env.episode_limit
     trainer = Trainer(cfg, env, make_algorithm(cfg, env))
     states = trainer.init_runs(range(seeds))
-    trainer.compile(states)
+    if donate:
+        t0 = time.perf_counter()
+        trainer.chunk = jax.jit(trainer._chunk, donate_argnums=0).lower(states, jnp.int32(0)).compile()
+        trainer.compile_seconds = time.perf_counter() - t0
+    else:
+        trainer.compile(states)
     states, _ = trainer.chunk(states, jnp.int32(0))
     return trainer, jax.block_until_ready(states)
 
@@ -48,16 +66,12 @@ def warm_trainer(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ())
 def throughput(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()) -> dict:
     """Compiled-chunk throughput of `iters` training iterations (after one warm chunk)."""
     trainer, states = warm_trainer(algo, seeds, iters, extra)
-    t0 = time.perf_counter()
-    states, _ = trainer.chunk(states, jnp.int32(iters))
-    jax.block_until_ready(states)
-    dt = time.perf_counter() - t0
+    states, usage = timed_chunk(trainer, states, iters)
+    dt = usage.wall
     sched = trainer.schedule
-    cost = trainer.chunk.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
     # XLA counts a scan body once: the work of one iteration, with its inner scan over
     # updates counted once too, so scale by the updates per iteration.
-    flops_per_iter = float(cost.get("flops", 0.0)) * sched.updates_per_iter if cost else 0.0
+    flops_per_iter = xla_flops(trainer.chunk) * sched.updates_per_iter
     return {
         "gflops": flops_per_iter * iters / dt / 1e9,
         "compile_s": trainer.compile_seconds,
@@ -66,16 +80,35 @@ def throughput(algo: str, seeds: int, iters: int, extra: tuple[str, ...] = ()) -
     }
 
 
+def timed_chunk(trainer, states, start: int):
+    """Run one compiled chunk from iteration `start`: (states, its `usage.Usage`: wall and CPU
+    seconds, and how many threads did the work)."""
+    with meter() as usage:
+        states, _ = trainer.chunk(states, jnp.int32(start))
+        jax.block_until_ready(states)
+    return states, usage
+
+
+def matmul_rates(n: int = 2048, repeats: int = 10) -> dict:
+    """GFLOP/s of one large jitted float32 matmul, timed `repeats` times after a warm-up call:
+    the best and median call, CPU / wall over them, and how many threads worked (2 when XLA's
+    CPU backend multithreads it over both cores of the 2-core machine)."""
+    a, b = jax.random.normal(jax.random.PRNGKey(0), (2, n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, b).block_until_ready()
+    rates = []
+    with meter() as usage:  # over all calls: one call is too short for per-thread CPU ticks
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            f(a, b).block_until_ready()
+            rates.append(2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return {"best": max(rates), "median": statistics.median(rates), "cores": usage.cores,
+            "threads": usage.threads}
+
+
 def matmul_ceiling(n: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of one large jitted float32 matmul: what this machine can reach at best."""
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        out = f(a)
-    out.block_until_ready()
-    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+    """GFLOP/s of one large jitted float32 matmul (median call): what this machine can reach."""
+    return matmul_rates(n, repeats)["median"]
 
 
 def end_to_end() -> dict:
