@@ -298,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        from qtran.runtime import use_cpu_cores
+
+        use_cpu_cores()  # first: checking a config already starts JAX (it asks for the memory)
         args = build_parser().parse_args(argv)
         return args.func(args)
     except UserError as err:

@@ -124,9 +124,13 @@ class Config:
     qtran: QtranConfig = field(default_factory=QtranConfig)
     qmix: QmixConfig = field(default_factory=QmixConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    # Spread the runs (seeds) over every local accelerator with JAX sharding when there are
-    # several; the largest device count that divides the number of runs is used.
+    # Spread the runs (seeds) over every local device with JAX sharding when there are several
+    # (accelerators, or on a CPU one device per core: qtran.runtime); the largest device count
+    # that divides the number of runs is used.
     shard: bool = True
+    # Keep compiled programs in JAX's persistent cache ($XDG_CACHE_HOME/qtran/jax, default
+    # ~/.cache/qtran/jax), so the same run compiles nothing the second time. Process-wide.
+    compile_cache: bool = True
     out: Optional[str] = None  # run directory; None means runs/<algo>-<env>-<time>
     progress: bool = True
     tensorboard: bool = True

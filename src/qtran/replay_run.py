@@ -11,12 +11,14 @@ from qtran.config import load_config
 from qtran.envs import make_env
 from qtran.errors import UserError
 from qtran.results import load_params, read_summary
+from qtran.runtime import setup as setup_jax
 
 
 def load_all(run_dir: str | Path):
     """(cfg, env, algorithm, params with a leading run axis, summary) of a finished run."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
+    setup_jax(cfg.compile_cache)
     summary = read_summary(run_dir)
     env = make_env(cfg.env)
     algo = make_algorithm(cfg, env)

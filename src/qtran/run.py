@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from qtran.envs import Env, make_env
 from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
+from qtran.runtime import describe_devices
+from qtran.runtime import setup as setup_jax
 from qtran.train import Trainer, table_function
 
 LOSS_KEYS = ("loss", "loss_td", "loss_opt", "loss_nopt")
@@ -68,6 +71,7 @@ def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str
     """
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
+    setup_jax(cfg.compile_cache)  # before JAX starts or compiles: devices per core, cache
     if env is None and cfg.env.name == "pettingzoo":  # steps in Python: see qtran.host_loop
         from qtran.host_loop import fit_host
         return fit_host(cfg, write=write, desc=desc, position=position)
@@ -92,13 +96,14 @@ def resume(run_dir: str | Path, desc: str | None = None, position: int | None = 
         raise UserError(f"{run_dir} has already finished (summary.json exists); nothing to resume")
     cfg = load_config(run_dir)
     cfg.out = str(run_dir)
+    setup_jax(cfg.compile_cache)
     return _fit(cfg, env, run_dir, desc, position, resume=True)[1]
 
 
 def config_hash(cfg: DictConfig) -> str:
     """What a checkpoint must have been trained with: the config less where and how it prints."""
     data = OmegaConf.to_container(cfg)
-    for key in ("out", "progress", "tensorboard"):
+    for key in ("out", "progress", "tensorboard", "compile_cache"):
         data.pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -153,6 +158,9 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     seeds, env_values = trainer.runs(seed_range)  # checks env_values
     sched = trainer.schedule
     sharding = run_sharding(len(seeds)) if cfg.shard else None
+    if cfg.progress:
+        tqdm.write(f"{desc.strip() + ': ' if desc else ''}{describe_devices(len(seeds), _used(sharding), cfg.shard)}",
+                   file=sys.stderr)
     states = place(trainer.init_runs(seed_range), sharding)
     ckpt_dir = None if run_dir is None or cfg.checkpoint.every == 0 else run_dir / CHECKPOINTS
     digest = config_hash(cfg)
@@ -243,7 +251,8 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         "train_seconds": train_seconds,  # of this process (since the resume, if resumed)
         "resumed_from_chunk": first_chunk if first_chunk else None,
         "device": jax.devices()[0].platform,
-        "devices": 1 if sharding is None else len(sharding.mesh.devices.flat),
+        "devices": _used(sharding),
+        "devices_available": jax.device_count(),  # of the platform; see qtran.runtime
         # the environment's scalar reference values (optimum, pitfall), for figures
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
     }
@@ -262,6 +271,10 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         writer.write_summary(summary)
         writer.close()
     return states, summary
+
+
+def _used(sharding) -> int:
+    return 1 if sharding is None else len(sharding.mesh.devices.flat)
 
 
 def single_state_summary(env, tables: dict) -> dict:

@@ -53,10 +53,12 @@ SWEEP_KEYS = ("backend", "address", "out", "max_retries", "workers")
 BACKENDS = ("local", "ray")
 MAX_RUNS = 10_000  # a grid this large is almost certainly a typo
 MAX_NAME = 120  # characters of a run directory's name before it is shortened with a hash
-# JAX inside a Ray worker: one XLA thread per task. Ray gives each task one CPU, and without
-# this every worker process would size its thread pools to every core of the node. Checked to
-# give the same bits as the default multi-threaded CPU runtime for these networks (tests).
-RAY_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# JAX inside a Ray worker: one XLA thread and one CPU device per task. Ray gives each task one
+# CPU, and without this every worker process would size its thread pools to every core of the
+# node (and qtran.runtime would make one device per core). Checked to give the same bits as the
+# default multi-threaded CPU runtime for these networks (tests).
+RAY_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1 "
+                 "--xla_force_host_platform_device_count=1")
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def _settings(cfg) -> dict:
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(cfg)
-    for key in ("out", "progress", "tensorboard"):
+    for key in ("out", "progress", "tensorboard", "compile_cache"):
         data.pop(key, None)
     return data
 

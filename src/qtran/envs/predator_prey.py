@@ -49,14 +49,16 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from qtran.envs.base import Env
 from qtran.errors import UserError
 
 N_ACTIONS = 5
 ACTION_NAMES = ("up", "left", "stay", "right", "down")
-# (d_row, d_col) per action, in the order above.
-MOVES = jnp.array([[-1, 0], [0, -1], [0, 0], [0, 1], [1, 0]], jnp.int32)
+# (d_row, d_col) per action, in the order above. A NumPy constant: a jnp array here would start
+# JAX's backend when qtran is imported, before the CLI can choose the CPU device count.
+MOVES = np.array([[-1, 0], [0, -1], [0, 0], [0, 1], [1, 0]], np.int32)
 OBS_MODES = ("full", "local")
 
 
@@ -115,7 +117,7 @@ def move(positions: jax.Array, index: int, action: jax.Array, grid: int) -> jax.
     current position; the caller decides the order, which is what makes moves sequential.
     """
     here = positions[index]
-    target = here + MOVES[action]
+    target = here + jnp.asarray(MOVES)[action]
     off_grid = jnp.any((target < 0) | (target >= grid))
     # "Stay" targets the mover's own cell, which counts as occupied: the result is the same.
     occupied = jnp.any(jnp.all(positions == target, axis=-1))
