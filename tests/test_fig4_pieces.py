@@ -9,6 +9,7 @@ import pytest
 import qtran.run
 from qtran.cli import main
 from qtran.experiments import fig4
+from helpers import count_calls
 
 TINY = ["steps=40", "warmup_steps=20", "eval.interval=20", "eval.episodes=2", "env.episode_limit=10",
         "agent.hidden=8", "qtran.hidden=8", "seeds=2", "progress=false"]
@@ -19,19 +20,6 @@ def _cli(args, capsys):
     code = main(args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def _count(monkeypatch, name, fail=False):
-    calls, real = [], getattr(qtran.run, name)
-
-    def wrapper(*args, **kwargs):
-        calls.append(args[0] if args else None)
-        if fail:
-            raise AssertionError(f"qtran.run.{name} must not be called here")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(qtran.run, name, wrapper)
-    return calls
 
 
 def test_pieces_train_resume_skip_and_refuse(tmp_path, monkeypatch, capsys):
@@ -53,7 +41,7 @@ def test_pieces_train_resume_skip_and_refuse(tmp_path, monkeypatch, capsys):
     (run_dir / "summary.json").unlink()
     checkpoints[-1].unlink()
     monkeypatch.setattr(fig4, "BULKY", ("checkpoints", "tb"))
-    trains, resumes = _count(monkeypatch, "train", fail=True), _count(monkeypatch, "resume")
+    trains, resumes = count_calls(monkeypatch, "train", fail=True), count_calls(monkeypatch, "resume")
     code, _, err = _cli(["reproduce", "fig4", "n=2", "algos=vdn", *TINY, f"out={out}"], capsys)
     assert code == 0, err
     assert trains == [] and len(resumes) == 1
@@ -88,7 +76,7 @@ def test_pieces_train_resume_skip_and_refuse(tmp_path, monkeypatch, capsys):
     (["budget=huge"], "budget='huge' is unknown"),
 ])
 def test_bad_pieces_are_one_line_before_anything_trains(args, fragment, tmp_path, monkeypatch, capsys):
-    trains = _count(monkeypatch, "train", fail=True)
+    trains = count_calls(monkeypatch, "train", fail=True)
     out = tmp_path / "f4"
     code, _, err = _cli(["reproduce", "fig4", *args, f"out={out}"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err and "Traceback" not in err

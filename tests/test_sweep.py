@@ -16,6 +16,7 @@ import qtran.run
 from qtran import sweep as sw
 from qtran.cli import main
 from qtran.errors import UserError
+from helpers import count_calls
 
 BASE = ["env=matrix", "steps=200", "eval.interval=100", "eps.start=1", "eps.end=1", "progress=false",
         "tensorboard=false"]
@@ -27,21 +28,6 @@ def _sweep_cli(args, capsys):
     code = main(["sweep", *args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def _count_calls(monkeypatch, name, fail=False):
-    """Wrap qtran.run.<name> (train / resume) to count calls; with fail, refuse to train."""
-    calls = []
-    real = getattr(qtran.run, name)
-
-    def wrapper(*args, **kwargs):
-        calls.append(args[0] if args else None)
-        if fail:
-            raise AssertionError(f"qtran.run.{name} must not be called here")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(qtran.run, name, wrapper)
-    return calls
 
 
 # ---- the grid and names (no training) -------------------------------------------------------
@@ -120,7 +106,7 @@ def test_bad_sweep_options_are_refused(args, fragment):
     ("bogus=1,2", "unknown setting 'bogus'"),
 ])
 def test_every_run_is_checked_before_any_trains(bad, fragment, tmp_path, monkeypatch, capsys):
-    calls = _count_calls(monkeypatch, "train", fail=True)
+    calls = count_calls(monkeypatch, "train", fail=True)
     out = tmp_path / "sweep"
     code, _, err = _sweep_cli([*TINY, bad, f"out={out}"], capsys)
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
@@ -129,7 +115,7 @@ def test_every_run_is_checked_before_any_trains(bad, fragment, tmp_path, monkeyp
 
 def test_missing_ray_is_a_user_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    calls = _count_calls(monkeypatch, "train", fail=True)
+    calls = count_calls(monkeypatch, "train", fail=True)
     code, _, err = _sweep_cli([*TINY, "algo=vdn,qmix", "backend=ray", f"out={tmp_path / 's'}"], capsys)
     assert code == 2 and "qtran[ray]" in err and calls == []
 
@@ -209,7 +195,7 @@ def test_local_sweep_writes_a_run_directory_per_run_and_the_table(local_sweep):
 
 
 def test_rerun_skips_finished_runs(local_sweep, monkeypatch, capsys):
-    calls = _count_calls(monkeypatch, "train", fail=True)
+    calls = count_calls(monkeypatch, "train", fail=True)
     stamps = {p: p.stat().st_mtime_ns for p in local_sweep.glob("*/summary.json")}
     code, stdout, _ = _sweep_cli([*TINY, f"algo={','.join(ALGOS)}", f"out={local_sweep}"], capsys)
     assert code == 0 and calls == []
@@ -218,7 +204,7 @@ def test_rerun_skips_finished_runs(local_sweep, monkeypatch, capsys):
 
 
 def test_rerun_with_other_settings_in_the_same_out_is_refused(local_sweep, monkeypatch, capsys):
-    calls = _count_calls(monkeypatch, "train", fail=True)
+    calls = count_calls(monkeypatch, "train", fail=True)
     code, _, err = _sweep_cli([*TINY, "eval.episodes=16", f"algo={','.join(ALGOS)}", f"out={local_sweep}"], capsys)
     assert code == 2 and "other settings" in err and calls == []
 
@@ -228,8 +214,8 @@ def test_rerun_finishes_an_interrupted_run_only(local_sweep, tmp_path, monkeypat
     shutil.copytree(local_sweep, out)
     before = _summary(out / "algo=vdn")
     (out / "algo=vdn" / "summary.json").unlink()  # as if killed before the end
-    trains = _count_calls(monkeypatch, "train")
-    resumes = _count_calls(monkeypatch, "resume") if hasattr(qtran.run, "resume") else []
+    trains = count_calls(monkeypatch, "train")
+    resumes = count_calls(monkeypatch, "resume") if hasattr(qtran.run, "resume") else []
     code, stdout, _ = _sweep_cli([*TINY, f"algo={','.join(ALGOS)}", f"out={out}"], capsys)
     assert code == 0 and "1 trained, 1 already finished" in stdout
     assert len(trains) + len(resumes) == 1
