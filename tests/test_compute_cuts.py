@@ -78,7 +78,6 @@ def assert_same(results, rtol=2e-4, atol=2e-5):
 
 SINGLE_STATE_GAMES = {
     "table1": ["env=matrix", "env.payoff=table1"],
-    "climbing": ["env=matrix", "env.payoff=climbing"],
     "gs_fixed_s": ["env=gaussian_squeeze", "env.s_seed=3"],
 }
 SWITCHES = {
