@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from qtran.errors import UserError
-from qtran.experiments.common import build_configs, final_reward_table, read_manifest, write_manifest
+from qtran.experiments.common import JOB_DEFAULTS, build_configs, final_reward_table, read_manifest, write_manifest
 from qtran.plots import ALGO_LABELS, plot_curves
 from qtran.results import prepare_run_dir, read_summary
 
@@ -202,7 +202,9 @@ def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", set
     for name in finished:
         summaries[name] = read_summary(out_dir / name)
         done(name, summaries[name])
-    todo = {name: pieces[name] for name in configs if name not in finished}
+    # Trained with the same defaults build_configs validated them with, so a finished piece's
+    # saved settings match the next command's.
+    todo = {name: JOB_DEFAULTS + pieces[name] for name in configs if name not in finished}
     summaries.update(_train(todo, out_dir, workers, done))
     draw(out_dir)
     return summaries
