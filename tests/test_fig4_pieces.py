@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-import qtran.run
 from qtran.cli import main
 from qtran.experiments import fig4
 from helpers import count_calls
