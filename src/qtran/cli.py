@@ -87,9 +87,7 @@ def cmd_reproduce(args) -> int:
 
     out, rest = _pop_out(args.overrides, f"runs/{args.what}")
     workers, overrides = parse_workers(rest)
-    for item in overrides:
-        if item.split("=", 1)[0] in ("algo", "env", "env.name"):
-            raise UserError(f"{item!r} cannot be changed in reproduce {args.what}")
+    _refuse_fixed_settings(args.what, overrides)
     if args.what == "table1":
         from qtran.experiments import table1
 
@@ -123,6 +121,13 @@ def cmd_reproduce(args) -> int:
         print("\n" + (Path(out) / "claims.md").read_text(), end="")
     print(f"\nrun directories, figures and reports under {out}")
     return 0
+
+
+def _refuse_fixed_settings(what: str, overrides: list[str]) -> None:
+    """The experiments fix the algorithm and the environment; anything else may change."""
+    for item in overrides:
+        if item.split("=", 1)[0] in ("algo", "env", "env.name"):
+            raise UserError(f"{item!r} cannot be changed in reproduce {what}")
 
 
 REPRODUCE_EPILOG = """fig4 options:
@@ -234,6 +239,61 @@ def cmd_conditions(args) -> int:
     else:
         print(conditions.format_text(report, args.payoff, payoff.shape, tol))
     return 0
+
+
+def check_command(argv: list[str]) -> list[str]:
+    """Parse and validate a command line as `main` would, without training, drawing or reading
+    anything: the command exists and every key=value is a known setting with a valid value (for
+    `reproduce` and `sweep`, in every job they would train). Returns the paths the command would
+    read (run directories, payoff files) for the caller to look at. Raises UserError, as the
+    command would (tests/test_readme_commands.py checks the documentation's commands with it)."""
+    from qtran.config import make_config
+
+    args = build_parser().parse_args(argv)
+    if args.command in ("train", "config"):
+        return _payoff_files([make_config(args.overrides)])
+    if args.command == "reproduce":
+        return _payoff_files([make_config(job) for job in _reproduce_jobs(args.what, args.overrides)])
+    if args.command == "sweep":
+        from qtran.sweep import parse_grid, run_config
+
+        options, runs = parse_grid(args.overrides)
+        return _payoff_files([run_config(run, Path(options.out or "runs/sweep")) for run in runs])
+    if args.command == "conditions":
+        from qtran.envs.matrix import PRESETS
+
+        return [] if args.payoff in PRESETS else [args.payoff]
+    if args.command == "plot":
+        return list(args.run_dirs)
+    return [args.out_dir if args.command == "fig4-claims" else args.run_dir]
+
+
+def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
+    """The overrides of every job `qtran reproduce <what> <overrides>` would train."""
+    from qtran.experiments import common, fig2, fig3, fig4, table1
+
+    if what not in EXPERIMENTS:
+        raise UserError(f"unknown experiment {what!r}; available: {', '.join(EXPERIMENTS)}")
+    _, rest = _pop_out(overrides, f"runs/{what}")
+    _, rest = common.parse_workers(rest)
+    _refuse_fixed_settings(what, rest)
+    if what == "fig4":
+        budget, settings, algos, rest = fig4.parse_pieces(rest)
+        jobs = fig4.jobs(rest, budget, settings, algos)
+    elif what == "fig3":
+        jobs = fig3.jobs(rest)
+    else:
+        module = table1 if what == "table1" else fig2
+        jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in module.ALGOS}
+    return [common.JOB_DEFAULTS + job for job in jobs.values()]
+
+
+def _payoff_files(configs) -> list[str]:
+    """The payoff files (not presets) among the configs' matrix games."""
+    from qtran.envs.matrix import PRESETS
+
+    payoffs = {str(cfg.env.payoff) for cfg in configs if cfg.env.name == "matrix"}
+    return sorted(p for p in payoffs if p not in PRESETS)
 
 
 def build_parser() -> argparse.ArgumentParser:
