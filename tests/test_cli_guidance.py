@@ -17,7 +17,9 @@ from qtran.cli import EXPERIMENTS
 from qtran.config import Config, env_config_classes, make_config
 from qtran.config_keys import field_notes, settings_overview
 from qtran.envs import FAMILIES, TASK_FAMILIES, make_env
+from qtran.experiments.common import parse_workers
 from qtran.run_notices import rounding_note, too_short_warning
+from qtran.sweep import parse_options
 from qtran.train import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,13 @@ def test_integral_floats_are_accepted_for_integer_settings(given, expected):
                                       (("steps=ten",), "steps")])
 def test_a_number_that_is_not_whole_is_named(args, key):
     assert f"{key} must be a whole number" in user_error("train", *args)
+
+
+def test_command_level_integers_take_whole_numbers_too():
+    assert parse_workers(["workers=2e0", "steps=5"]) == (2, ["steps=5"])
+    assert parse_options([("workers", "4.0"), ("max_retries", "1e1")]).workers == 4
+    assert "workers must be a whole number" in user_error("reproduce", "table1", "workers=1.5")
+    assert "max_retries must be a whole number" in user_error("sweep", "steps=10,20", "max_retries=x")
 
 
 # ---- 10. empty values and unknown keys -------------------------------------------------------

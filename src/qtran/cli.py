@@ -139,7 +139,7 @@ def reproduce_epilog() -> str:
 options of every experiment:
   out=DIR                     where runs, figures and reports go (default runs/<experiment>)
   workers=N                   runs trained at once, one per core (default: the cores)
-  key=value                   any training setting (qtran train --help) except algo, env, env.name
+  key=value                   any training setting (qtran train --help) but algo and env
 
 fig4 options:
   budget=quick|medium|paper   steps and schedule of every run (default quick)

@@ -136,6 +136,19 @@ def typed_value(base: DictConfig, key: str, value: str) -> str:
     return value
 
 
+def whole_number(key: str, value: str) -> int:
+    """`value` as an int, in any spelling of a whole number (`4`, `4.0`, `1e4`); for the
+    command-level integers that do not go through OmegaConf (`workers=`, `max_retries=`)."""
+    text = value.strip()
+    try:
+        number = float(text) if text.isascii() else math.nan
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number.is_integer()):
+        raise UserError(f"{key} must be a whole number, got {value!r}")
+    return int(text) if text.lstrip("+-").isdigit() else int(number)  # big integers: exactly
+
+
 def check_overrides(base: DictConfig, env_name: str, items: list[str], families: dict) -> list[str]:
     """`key=value` items checked against the tree of `env_name`; returns them with integer
     settings given as integral floats turned into integers. `families`: environment name ->
