@@ -77,7 +77,13 @@ def cmd_resume(args) -> int:
     return 0
 
 
-EXPERIMENTS = ("table1", "fig2", "fig3", "fig4")
+# Every experiment `qtran reproduce` runs, with what it makes (for the help and the errors).
+EXPERIMENTS = {
+    "table1": "Table 1: the 3x3 one-step game, five algorithms x 10 seeds, tables beside the paper's",
+    "fig2": "Figure 2: Q_jt and Q'_jt of QTRAN-base and -alt on the 21x21 game climb21",
+    "fig3": "Figure 3: Gaussian squeeze (3a, 3b) and multi-domain GS (3c), five algorithms",
+    "fig4": "Figure 4: predator-prey, N = 2 and 4, P = 0.5, 1.0, 1.5, four algorithms (below)",
+}
 
 
 def cmd_reproduce(args) -> int:
@@ -126,11 +132,21 @@ def cmd_reproduce(args) -> int:
 def _refuse_fixed_settings(what: str, overrides: list[str]) -> None:
     """The experiments fix the algorithm and the environment; anything else may change."""
     for item in overrides:
-        if item.split("=", 1)[0] in ("algo", "env", "env.name"):
+        if item.split("=", 1)[0] in ("algo", "env", "env.name", "env.task"):
             raise UserError(f"{item!r} cannot be changed in reproduce {what}")
 
 
-REPRODUCE_EPILOG = """fig4 options:
+def reproduce_epilog() -> str:
+    experiments = "\n".join(f"  {name:<8}{text}" for name, text in EXPERIMENTS.items())
+    return f"""experiments:
+{experiments}
+
+options of every experiment:
+  out=DIR                     where runs, figures and reports go (default runs/<experiment>)
+  workers=N                   runs trained at once, one per core (default: the cores)
+  key=value                   any training setting (qtran train --help) but algo and env
+
+fig4 options:
   budget=quick|medium|paper   steps and schedule of every run (default quick)
   n=2|4|2,4                   which N to train (default both)
   algos=qtran-base,qtran-alt,vdn,qmix
@@ -296,21 +312,36 @@ def _payoff_files(configs) -> list[str]:
     return sorted(p for p in payoffs if p not in PRESETS)
 
 
+def train_epilog() -> str:
+    from qtran.config import Config, env_config_classes
+    from qtran.config_keys import settings_overview
+    from qtran.envs import TASK_FAMILIES
+
+    outside = " and ".join(f"env={name}" for name in TASK_FAMILIES)
+    return f"""{settings_overview(Config, env_config_classes())}
+
+With {outside}, env.name=ID names the outside environment (JaxMARL's id, or a
+PettingZoo module path); config.yaml keeps it as env.task, and env.task=ID works too.
+Whole-number settings take any spelling of a whole number: steps=1e4, steps=2.5e5.
+Every command and what it writes: docs/cli.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qtran import __version__
 
     parser = _Parser(prog="qtran", description="QTRAN, VDN, QMIX and IQL in JAX.")
     parser.add_argument("--version", action="version", version=f"qtran {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped")
-    p.add_argument("overrides", nargs="*", help="key=value settings (see README)")
+    p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=train_epilog())
+    p.add_argument("overrides", nargs="*", help="key=value settings (below)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("resume", help="continue an interrupted training run from its last checkpoint")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_resume)
     p = sub.add_parser("reproduce", help="reproduce a table or figure of the paper",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=REPRODUCE_EPILOG)
-    p.add_argument("what", help="table1, fig2, fig3 or fig4")
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=reproduce_epilog())
+    p.add_argument("what", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS) + " (below)")
     p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings; "
                    "fig4 also budget=, n=, algos= (below)")
     p.set_defaults(func=cmd_reproduce)

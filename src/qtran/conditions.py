@@ -63,6 +63,10 @@ from qtran.errors import UserError
 
 METHODS = ("qtran-base", "qtran-alt")
 CONDITIONS = {"qtran-base": "(4a) + (4b)", "qtran-alt": "(4a) + (7)"}
+# What "infeasible" does and does not say (docs/conditions.md explains it at length).
+INFEASIBLE_MEANS = ("(infeasible: no Q_i, V meet these conditions with Q_jt = payoff, so this method's loss "
+                    "cannot reach zero here; trained agents may still pick the optimum greedily, "
+                    "only without the theorem's guarantee)")
 MAX_CELLS = 4096  # joint actions: one LP per candidate, ~15 ms each near the limit (1-2 min in all)
 DEFAULT_TOL = 1e-5  # best greedy margin below this (relative to the payoff range) = ties only
 
@@ -317,6 +321,7 @@ def format_text(report: dict[str, list[Outcome]], name: str, shape: tuple[int, .
         lines.append(f"{method}, conditions {CONDITIONS[method]}:")
         if not feasible:
             lines.append("  infeasible for every greedy joint action")
+            lines.append(f"  {INFEASIBLE_MEANS}")
         for o in feasible:
             lines.append(f"  greedy {o.greedy}: feasible, best greedy margin {_fmt(o.margin)}; example:")
             for i, row in enumerate(o.q):

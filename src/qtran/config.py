@@ -15,6 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from qtran.config_keys import check_overrides, or_list
 from qtran.envs import FAMILIES, TASK_FAMILIES, family
 from qtran.errors import UserError
 
@@ -87,7 +88,7 @@ class CheckpointConfig:
 
 @dataclass
 class Config:
-    algo: str = "qtran-base"
+    algo: str = "qtran-base"  # iql, vdn, qmix, qtran-base or qtran-alt
     env: Any = None  # filled with the chosen family's config dataclass
     seeds: int = 1  # number of seeds, trained together as one vmapped batch
     seed: int = 0  # first seed; the run uses seed, seed+1, ..., seed+seeds-1
@@ -98,12 +99,12 @@ class Config:
     n_envs: int = 1  # parallel environments per seed
     batch_size: int = 32  # episodes per gradient update
     buffer_size: int = 5000  # episodes kept in replay
-    lr: float = 5e-4
-    adam_eps: float = 1e-8
+    lr: float = 5e-4  # learning rate
+    adam_eps: float = 1e-8  # the optimizer's epsilon (Adam's, or RAdam's)
     optimizer: str = "adam"  # "adam" (released code, PyMARL) or "radam" (JaxMARL's baselines)
     # "constant", or "linear": lr falls linearly to 0 over the run's gradient updates.
     lr_schedule: str = "constant"
-    gamma: float = 0.99
+    gamma: float = 0.99  # discount factor
     grad_clip: float = 0.0  # global-norm clip; 0 turns it off
     target_update_interval: int = 200  # gradient updates between hard target copies
     warmup_steps: int = 320  # first steps act uniformly at random and do not update
@@ -112,7 +113,8 @@ class Config:
     # "cut": an episode stopped by env.episode_limit bootstraps from its last state (the limit
     # is not part of the task); "terminal": that last step is terminal (JaxMARL's baselines).
     time_limit: str = "cut"
-    # Exact compute cuts (same loss, same gradients, float32 rounding apart): single-state
+    # Exact compute cuts: work shared by every sample done once (same loss, same gradients,
+    # float32 rounding apart). Single-state
     # one-step games run each agent, h_V, V_jt and the QMIX hypernetworks once per update, not
     # once per sample; h_Q's first layer is split into a trunk part computed once and an
     # action row, reused for every action a loss needs. false: the plain per-sample path, for
@@ -124,16 +126,16 @@ class Config:
     qtran: QtranConfig = field(default_factory=QtranConfig)
     qmix: QmixConfig = field(default_factory=QmixConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    # Spread the runs (seeds) over every local device with JAX sharding when there are several
-    # (accelerators, or on a CPU one device per core: qtran.runtime); the largest device count
-    # that divides the number of runs is used.
+    # Spread the runs (seeds) over every local device with JAX sharding when there are several.
+    # (Accelerators, or on a CPU one device per core: qtran.runtime; the largest device count
+    # that divides the number of runs is used.)
     shard: bool = True
     # Keep compiled programs in JAX's persistent cache ($XDG_CACHE_HOME/qtran/jax, default
     # ~/.cache/qtran/jax), so the same run compiles nothing the second time. Process-wide.
     compile_cache: bool = True
     out: Optional[str] = None  # run directory; None means runs/<algo>-<env>-<time>
-    progress: bool = True
-    tensorboard: bool = True
+    progress: bool = True  # progress bar and status lines on stderr; false: warnings and errors only
+    tensorboard: bool = True  # TensorBoard events in the run directory (tb/)
 
 
 def _split(arg: str) -> tuple[str, str]:
@@ -157,9 +159,12 @@ def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             rest.append(f"{key}={value}")
     if tasks:  # env=jaxmarl env.name=MPE_simple_spread_v3: the outside environment's own name
         if env_name not in TASK_FAMILIES:
-            family(tasks[-1])  # not a family either: the unknown-environment error
+            raise UserError(f"unknown environment {tasks[-1]!r}; choose one of {', '.join(FAMILIES)}, or name "
+                            f"an outside environment with {or_list(f'env={t}' for t in TASK_FAMILIES)} "
+                            f"env.name={tasks[-1]} (kept as env.task)")
         rest.append(f"env.task={tasks[-1]}")
     base = _base(env_name)
+    rest = check_overrides(base, env_name, rest, env_config_classes())
     try:
         cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(rest))
         OmegaConf.resolve(cfg)  # an interpolation (`steps=${seeds}`) fails here, not on a later read
@@ -169,6 +174,11 @@ def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         raise UserError(_culprit(base, rest)) from None
     validate(cfg)
     return cfg
+
+
+def env_config_classes() -> dict[str, type]:
+    """Environment name -> the dataclass of its `env.*` settings."""
+    return {name: fam.config for name, fam in FAMILIES.items()}
 
 
 def _culprit(base: DictConfig, items: list[str]) -> str:
@@ -290,10 +300,7 @@ def validate(cfg: DictConfig) -> None:
     need(cfg.qmix.hypernet_layers in (1, 2), f"qmix.hypernet_layers must be 1 or 2, got {cfg.qmix.hypernet_layers}")
 
 
-def _choices(names) -> str:
-    """'a, b or c'."""
-    names = list(names)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+_choices = or_list  # 'a, b or c'
 
 
 def anneal_steps(cfg: DictConfig) -> int:

@@ -47,6 +47,7 @@ from qtran.errors import UserError
 from qtran.replay import add, empty_episode, time_limit_terminal
 from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
 from qtran.rollout import epsilon_greedy
+from qtran.run_notices import announce, compiling_done, compiling_started, summary_fields
 from qtran.train import Trainer, TrainState, epsilon
 
 
@@ -230,6 +231,8 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
         writer = RunWriter(run_dir, tensorboard=cfg.tensorboard)
 
+    warnings = announce(cfg, sched, desc)
+    compile_clock = compiling_started(cfg, desc)
     states = host.trainer.init_runs(seeds)
     host.compile(states)
     steps, curve, episodes = [], [], []
@@ -246,6 +249,7 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
 
     t0 = time.perf_counter()
     returns = evaluate(0, 0)
+    compiling_done(cfg, compile_clock, desc)  # with the step-0 evaluation
     total_steps = sched.total_iters * sched.steps_per_iter
     bar = tqdm(total=total_steps, desc=desc or f"{cfg.algo} {env.name}", unit="step",
                disable=None if cfg.progress else True, dynamic_ncols=True, leave=True, position=position)
@@ -280,6 +284,7 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
         "devices_available": jax.device_count(),
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
         "host_loop": True,  # the environment stepped in Python (qtran.host_loop)
+        **summary_fields(sched, warnings),
     }
     if writer is not None:
         save_params(writer.path / "params.npz", states.params)

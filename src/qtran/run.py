@@ -24,6 +24,7 @@ from qtran.envs import Env, make_env
 from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
+from qtran.run_notices import announce, compiling_done, compiling_started, summary_fields
 from qtran.runtime import describe_devices
 from qtran.runtime import setup as setup_jax
 from qtran.train import Trainer, table_function
@@ -161,6 +162,8 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     if cfg.progress:
         tqdm.write(f"{desc.strip() + ': ' if desc else ''}{describe_devices(len(seeds), _used(sharding), cfg.shard)}",
                    file=sys.stderr)
+    warnings = announce(cfg, sched, desc)
+    compile_clock = compiling_started(cfg, desc)
     states = place(trainer.init_runs(seed_range), sharding)
     ckpt_dir = None if run_dir is None or cfg.checkpoint.every == 0 else run_dir / CHECKPOINTS
     digest = config_hash(cfg)
@@ -202,6 +205,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     t0 = time.perf_counter()
     if first_chunk == 0:
         evaluate(0, 0)
+    compiling_done(cfg, compile_clock, desc)  # with the step-0 evaluation, which compiles its program
     total_steps = sched.total_iters * sched.steps_per_iter
     bar = tqdm(total=total_steps, initial=history.steps[-1], desc=desc or f"{cfg.algo} {env.name}",
                unit="step", disable=None if cfg.progress else True, dynamic_ncols=True, leave=True,
@@ -255,6 +259,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         "devices_available": jax.device_count(),  # of the platform; see qtran.runtime
         # the environment's scalar reference values (optimum, pitfall), for figures
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
+        **summary_fields(sched, warnings),
     }
     if cfg.env_values is not None:
         summary["env_value_name"] = env.value_name

@@ -132,10 +132,12 @@ def _canonical(key: str) -> str:
 
 
 def _positive_int(key: str, value: str, minimum: int) -> int:
-    text = value.strip()
-    if not text.isascii() or not text.isdigit() or int(text) < minimum:
+    from qtran.config_keys import whole_number
+
+    number = whole_number(key, value)
+    if number < minimum:
         raise UserError(f"{key} must be an integer of at least {minimum}, got {value!r}")
-    return int(text)
+    return number
 
 
 def parse_options(items: list[tuple[str, str]]) -> Options:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qtran.config import make_config
+from qtran.config_keys import whole_number
 from qtran.errors import UserError
 from qtran.results import prepare_run_dir, read_summary, write_json
 from qtran.run import train
@@ -130,9 +131,9 @@ def parse_workers(overrides: list[str]) -> tuple[int | None, list[str]]:
     for item in overrides:
         key, _, value = item.partition("=")
         if key == "workers":
-            if not value.isdigit() or int(value) < 1:
+            workers = whole_number(key, value)
+            if workers < 1:
                 raise UserError(f"workers must be a positive integer, got {value!r}")
-            workers = int(value)
         else:
             rest.append(item)
     return workers, rest
