@@ -67,7 +67,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, capsys):
     assert (out / "config.yaml").is_file()
     assert any((out / "tb").iterdir())
     rows = (out / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("step,seed,eval_return") and len(rows) == 1 + 3 * 3  # 3 evals x 3 seeds
+    assert rows[0].startswith("step,run,seed,env_value,eval_return") and len(rows) == 1 + 3 * 3  # 3 evals x 3 seeds
     summary = json.loads((out / "summary.json").read_text())
     assert summary["algo"] == "qtran-alt" and summary["env"] == "matrix:table1"
     assert summary["seeds"] == [0, 1, 2] and len(summary["final_eval_return"]) == 3

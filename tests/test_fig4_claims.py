@@ -148,9 +148,10 @@ def _ragged(s):
     ("empty", "not a Figure 4 directory"),
     ("fig3", "not fig4"),
     (_no_values, "not a Figure 4 run"),
-    (_text_values, "not a Figure 4 run"),
-    (_one_step_short, "not a Figure 4 run"),
-    (_ragged, "not a Figure 4 run"),
+    # summary.json itself malformed: every reader of a run refuses it (results.read_summary)
+    (_text_values, "not a qtran summary (env_values must hold one number per run)"),
+    (_one_step_short, "not a qtran summary (eval_curve.returns needs one row"),
+    (_ragged, "not a qtran summary (eval_curve.returns needs one row"),
 ])
 def test_claims_cli_refuses_what_is_not_a_fig4_directory(setup, fragment, tmp_path, capsys):
     out = tmp_path / "d"

@@ -1,6 +1,6 @@
 """The JaxMARL adapter (qtran.envs.jaxmarl_adapter): trajectories equal JaxMARL's own, step
 for step; termination and time limit kept apart; discrete actions only; and a short VDN run
-on MPE simple_spread learns a policy better than acting at random."""
+on MPE simple_spread learns a policy clearly better than doing nothing."""
 
 import subprocess
 import sys
@@ -178,13 +178,26 @@ def test_qtran_imports_without_jaxmarl():
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-def _random_policy_return(cfg, episodes=512) -> float:
-    """Mean return of uniformly random actions (eps = 1) on the same environment."""
+def _still_return(cfg, episodes=512) -> float:
+    """Mean return of doing nothing: every agent takes MPE's no-op (action 0) at every step.
+    On simple_spread this beats acting at random (about -72 against -79 per 25-step episode),
+    so it is the bar a learned policy has to clear."""
     env = make_env(cfg.env)
-    algo = make_algorithm(cfg, env)
-    params = algo.agents.init(jax.random.PRNGKey(0))
-    run = jax.jit(jax.vmap(lambda k: run_episode(env, algo.agents, params, k, 1.0)[1]))
-    return float(np.mean(run(jax.random.split(jax.random.PRNGKey(123), episodes))))
+    still = jnp.zeros(env.n_agents, jnp.int32)
+
+    def one(key):
+        k_reset, k_steps = jax.random.split(key)
+        _, state = env.reset(k_reset)
+
+        def step(carry, k):
+            state, ended = carry
+            _, state, reward, done, _ = env.step(k, state, still)
+            return (state, ended | done), jnp.where(ended, 0.0, reward)
+
+        _, rewards = jax.lax.scan(step, (state, jnp.bool_(False)), jax.random.split(k_steps, env.episode_limit))
+        return rewards.sum()
+
+    return float(np.mean(jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(123), episodes))))
 
 
 LEARN = ["algo=vdn", "env=jaxmarl", "env.name=MPE_simple_spread_v3", "seeds=3", "steps=6000", "n_envs=8",
@@ -192,15 +205,22 @@ LEARN = ["algo=vdn", "env=jaxmarl", "env.name=MPE_simple_spread_v3", "seeds=3", 
          "eval.interval=3000", "eval.episodes=64", "progress=false"]
 
 
+# Margins over doing nothing (about -72). Measured at this budget, seeds 0-2: final greedy
+# returns -57.3, -62.6, -60.0 (margins 14.8, 9.5, 12.1; mean 12.1). The old bar, random + 5,
+# was about -74: the same settings evaluated every 1,500 steps stood at -74.8, -71.8, -88.4
+# after 1,500 steps, no better than doing nothing.
+STILL_MARGIN, MEAN_MARGIN = 5.0, 8.0
+
+
 @pytest.mark.slow
 def test_vdn_learns_mpe_simple_spread():
-    """6,000 steps of VDN: every seed's greedy return beats its untrained greedy policy and a
-    uniformly random policy (about -79 per 25-step episode; doing nothing scores about -72)."""
+    """6,000 steps of VDN, 3 seeds: every seed's greedy return beats its untrained greedy policy
+    and doing nothing (measured here, about -72) by a margin, not just acting at random."""
     cfg = make_config(LEARN)
     summary = train(cfg, write=False)
     curve = np.asarray(summary["eval_curve"]["returns"])  # [evaluations, seeds]
-    random_return = _random_policy_return(cfg)
+    still = _still_return(cfg)
     first, final = curve[0], curve[-1]
     assert (final > first + 20).all(), (first, final)
-    assert (final > random_return + 5).all(), (random_return, final)
-    assert final.mean() > random_return + 10, (random_return, final)
+    assert (final > still + STILL_MARGIN).all(), (still, final)
+    assert final.mean() > still + MEAN_MARGIN, (still, final)

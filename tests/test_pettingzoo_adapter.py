@@ -1,7 +1,7 @@
 """The PettingZoo adapter (qtran.envs.pettingzoo_adapter) and the host loop that trains on it
 (qtran.host_loop): trajectories equal the wrapped environment's own, step for step; action
 masks honoured; termination and truncation kept apart; the run directory is a normal one;
-and a short VDN run on MPE simple_spread learns a policy better than acting at random."""
+and a short VDN run on MPE simple_spread learns a policy clearly better than doing nothing."""
 
 import json
 import textwrap
@@ -234,29 +234,36 @@ def test_compiled_paths_refuse_a_host_env():
         env.reset(None)
 
 
-def _random_policy_return(episodes=256) -> float:
+def _still_return(episodes=256) -> float:
+    """Mean return of doing nothing (every agent's no-op, action 0, at every step): on
+    simple_spread it beats acting at random, so it is the bar a learned policy must clear."""
     env = ParallelAdapter(load_parallel_env(MPE))
-    rng, total = np.random.default_rng(7), 0.0
+    total = 0.0
     for e in range(episodes):
         env.reset(seed=10_000 + e)
         ended = False
         while not ended:
-            *_, reward, _, ended = env.step(rng.integers(0, 5, size=3))
+            *_, reward, _, ended = env.step(np.zeros(3, np.int64))
             total += reward
     return total / episodes
 
 
+# As in tests/test_jaxmarl_adapter.py. Measured here, seeds 0-2: final -57.4, -59.5, -62.2
+# against -71.3 for doing nothing (margins 13.9, 11.8, 9.1; mean 11.6).
+STILL_MARGIN, MEAN_MARGIN = 5.0, 8.0
+
+
 @pytest.mark.slow
 def test_vdn_learns_mpe_simple_spread_through_the_host_loop():
-    """The same budget as the JaxMARL adapter's learning test, with the environment stepping
-    in Python: every seed beats its untrained greedy policy and a uniformly random policy."""
+    """The same budget and bars as the JaxMARL adapter's learning test, with the environment
+    stepping in Python: every seed beats its untrained greedy policy and doing nothing."""
     summary = train(make_config([
         "algo=vdn", "env=pettingzoo", f"env.name={MPE}", "seeds=3", "steps=6000", "n_envs=8",
         "updates_per_step=0.25", "batch_size=128", "lr=1e-3", "target_update_interval=50",
         "eval.interval=3000", "eval.episodes=64", "progress=false"]), write=False)
     curve = np.asarray(summary["eval_curve"]["returns"])
-    random_return = _random_policy_return()
+    still = _still_return()
     first, final = curve[0], curve[-1]
     assert (final > first + 20).all(), (first, final)
-    assert (final > random_return + 5).all(), (random_return, final)
-    assert final.mean() > random_return + 10, (random_return, final)
+    assert (final > still + STILL_MARGIN).all(), (still, final)
+    assert final.mean() > still + MEAN_MARGIN, (still, final)

@@ -13,6 +13,7 @@ from scipy import stats
 
 import qtran.config
 import qtran.run
+from qtran import checkpoint
 from qtran import sweep as sw
 from qtran.cli import main
 from qtran.errors import UserError
@@ -210,18 +211,35 @@ def test_rerun_with_other_settings_in_the_same_out_is_refused(local_sweep, monke
 
 
 def test_rerun_finishes_an_interrupted_run_only(local_sweep, tmp_path, monkeypatch, capsys):
+    """A run killed after its first checkpoint (chunk 0 of 2) is resumed from that checkpoint:
+    only the second chunk trains, and the run ends bit for bit as the uninterrupted one did.
+    The finished run is left alone."""
     out = tmp_path / "copy"
     shutil.copytree(local_sweep, out)
-    before = _summary(out / "algo=vdn")
-    (out / "algo=vdn" / "summary.json").unlink()  # as if killed before the end
-    trains = count_calls(monkeypatch, "train")
-    resumes = count_calls(monkeypatch, "resume") if hasattr(qtran.run, "resume") else []
+    run_dir = out / "algo=vdn"
+    before = _summary(run_dir)
+    before_metrics = (run_dir / "metrics.csv").read_text()
+    with np.load(run_dir / "params.npz") as p:
+        before_params = {k: p[k].tobytes() for k in p.files}
+    saved = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    assert [chunk for chunk, _ in saved] == [0, 1]
+    # what a kill during chunk 1 leaves: chunk 0's checkpoint and the files written while
+    # training (config, metrics so far), none of the files written at the end
+    saved[-1][1].unlink()
+    for name in ("summary.json", "params.npz", "eval_episodes.npz", "tables.npz"):
+        (run_dir / name).unlink(missing_ok=True)
+    trains = count_calls(monkeypatch, "train", fail=True)  # neither run may start over
+    resumes = count_calls(monkeypatch, "resume")
     code, stdout, _ = _sweep_cli([*TINY, f"algo={','.join(ALGOS)}", f"out={out}"], capsys)
     assert code == 0 and "1 trained, 1 already finished" in stdout
-    assert len(trains) + len(resumes) == 1
-    if (out / "algo=vdn" / "checkpoints").is_dir() and hasattr(qtran.run, "resume"):
-        assert len(resumes) == 1
-    assert _summary(out / "algo=vdn")["final_eval_return"] == before["final_eval_return"]
+    assert trains == [] and resumes == [run_dir]
+    after = _summary(run_dir)
+    assert after["resumed_from_chunk"] == 1  # training went on after chunk 0's checkpoint
+    assert after["final_eval_return"] == before["final_eval_return"]
+    assert after["eval_curve"] == before["eval_curve"]
+    assert (run_dir / "metrics.csv").read_text() == before_metrics
+    with np.load(run_dir / "params.npz") as p:
+        assert {k: p[k].tobytes() for k in p.files} == before_params
 
 
 def test_ray_sweep_gives_the_local_results_bit_for_bit(local_sweep, tmp_path, capsys):

@@ -1,12 +1,15 @@
 """The `qtran` command.
 
     qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
-                seeds=<int> steps=<int> out=<dir> [key=value ...]
+                seeds=<int> steps=<int> out=<dir> [key=value ...] [--overwrite]
+                                         an out= holding a run is refused unless --overwrite
     qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
     qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [out=<dir>]
                                          train any pieces of Figure 4; again on the same out: the rest
     qtran fig4-claims OUT_DIR            the paper's Figure 4 claims against the finished runs
-    qtran plot RUN_DIR [RUN_DIR ...]     redraw figures from run files alone
+    qtran plot RUN_DIR [RUN_DIR ... --out DIR]
+                                         redraw figures from run files alone; one panel per
+                                         environment; several runs need --out
     qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
     qtran resume RUN_DIR                 continue an interrupted run exactly from its checkpoint
     qtran eval RUN_DIR [--episodes N]    re-evaluate saved policies greedily, with intervals
@@ -51,16 +54,35 @@ def _pop_out(overrides: list[str], default: str) -> tuple[str, list[str]]:
     return out, rest
 
 
+def final_returns_text(summary: dict) -> str:
+    """The final greedy returns, per seed, and grouped by env value when values were batched
+    (the environment's name then carries the config's value, not each run's)."""
+    from qtran.results import run_groups
+
+    returns = [round(r, 3) for r in summary["final_eval_return"]]
+    values = summary.get("env_values")
+    if values is None:
+        return f"final greedy return per seed {returns}"
+    setting = summary.get("env_value_name") or "env_value"
+    return "final greedy return per seed, " + "; ".join(
+        f"{setting}={value:g}: {[returns[k] for k in runs]}" for value, runs in run_groups(values).items())
+
+
 def cmd_train(args) -> int:
     from qtran.config import make_config
     from qtran.experiments.common import check_runnable
+    from qtran.results import claim_run_dir, empty_run_dir
     from qtran.run import train
 
     cfg = make_config(args.overrides)
+    # an earlier run in out= is refused at once; with --overwrite it is deleted only once every
+    # other check has passed, so that a mistake in the settings loses nothing
+    replace = bool(cfg.out) and claim_run_dir(cfg.out, overwrite=args.overwrite)
     check_runnable(cfg)  # payoff file, environment, schedule: every mistake before training starts
+    if replace:
+        empty_run_dir(cfg.out)
     summary = train(cfg)
-    returns = summary["final_eval_return"]
-    print(f"{cfg.algo} on {summary['env']}: final greedy return per seed {[round(r, 3) for r in returns]}")
+    print(f"{cfg.algo} on {summary['env']}: {final_returns_text(summary)}")
     if "greedy_joint_actions" in summary:
         print(f"greedy joint actions per seed: {summary['greedy_joint_actions']}")
     print(f"run directory: {summary['run_dir']}")
@@ -71,8 +93,7 @@ def cmd_resume(args) -> int:
     from qtran.run import resume
 
     summary = resume(args.run_dir)
-    print(f"{summary['algo']} on {summary['env']}: final greedy return per seed "
-          f"{[round(r, 3) for r in summary['final_eval_return']]}")
+    print(f"{summary['algo']} on {summary['env']}: {final_returns_text(summary)}")
     print(f"run directory: {summary['run_dir']}")
     return 0
 
@@ -187,22 +208,25 @@ def cmd_render(args) -> int:
 def cmd_eval(args) -> int:
     import numpy as np
 
-    from qtran.plots import INTERVAL_METHOD, mean_ci
+    from qtran.plots import INTERVAL_METHOD, format_mean_ci
     from qtran.replay_run import evaluate_saved
+    from qtran.results import run_groups
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {args.episodes}")
     summary, returns = evaluate_saved(args.run_dir, args.episodes, args.seed)
     returns = np.asarray(returns)
     values = summary.get("env_values")
+    setting = summary.get("env_value_name") or "env_value"
     print(f"{summary['algo']} on {summary['env']}: greedy return over {args.episodes} episodes "
           f"(mean +- half-width of the {INTERVAL_METHOD.replace('of the mean over seeds', 'over episodes')})")
     for k, seed in enumerate(summary["seeds"]):
-        mean, half = mean_ci(returns[k])
-        extra = "" if values is None else f" {summary['env_value_name']}={values[k]}"
-        print(f"  run {k} (seed {seed}{extra}): {float(mean):.3f} +- {float(half):.3f}")
-    mean, half = mean_ci(returns.mean(-1))
-    print(f"  over runs: {float(mean):.3f} +- {float(half):.3f}")
+        extra = "" if values is None else f" {setting}={values[k]:g}"
+        print(f"  run {k} (seed {seed}{extra}): {format_mean_ci(returns[k])}")
+    # runs of different env values are different tasks: each value is summarised on its own
+    for value, runs in run_groups(values or [None] * len(summary["seeds"])).items():
+        over = "over runs" if value is None else f"over the seeds of {setting}={value:g}"
+        print(f"  {over}: {format_mean_ci(returns[runs].mean(-1))} (runs: {len(runs)})")
     return 0
 
 
@@ -335,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=train_epilog())
     p.add_argument("overrides", nargs="*", help="key=value settings (below)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="out= may hold an earlier run: delete it first (default: refuse such an out=)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("resume", help="continue an interrupted training run from its last checkpoint")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -350,7 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fig4_claims)
     p = sub.add_parser("plot", help="redraw figures from run directories, without training")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", default=None, help="where to write figures for plain run directories")
+    p.add_argument("--out", default=None,
+                   help="directory for the figure of plain run directories: needed for several runs "
+                        "(never one of them); one run's figure goes into it by default. Runs of "
+                        "different environments or env values get one panel each")
     p.set_defaults(func=cmd_plot)
     p = sub.add_parser("eval", help="re-evaluate a saved policy greedily")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -387,12 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """As parse_args, but a flag may stand between key=value settings (`train a=1 --overwrite
+    b=2`): argparse leaves the settings after it over, and they join the others, in order."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not isinstance(getattr(args, "overrides", None), list) or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         from qtran.runtime import use_cpu_cores
 
         use_cpu_cores()  # first: checking a config already starts JAX (it asks for the memory)
-        args = build_parser().parse_args(argv)
+        args = parse_command_line(build_parser(), argv)
         return args.func(args)
     except UserError as err:
         print(f"qtran: error: {printable(str(err))}", file=sys.stderr)

@@ -145,6 +145,18 @@ def _split(arg: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+LIST_KEYS = ("env_values",)  # settings that hold a list of numbers
+
+
+def list_value(key: str, value: str) -> str:
+    """`env_values=0.5,1.0` (or one value, `env_values=0.5`) as the YAML list `[0.5,1.0]`
+    OmegaConf needs; a bracketed list, null or an interpolation is left as it is."""
+    text = value.strip()
+    if key not in LIST_KEYS or not text or text.startswith(("[", "${")) or text.lower() in ("null", "~"):
+        return value
+    return f"[{text}]"
+
+
 def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Defaults, then `key=value` overrides; `env=NAME` picks the environment family."""
     pairs = [_split(a) for a in overrides]
@@ -156,7 +168,7 @@ def make_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         elif key == "env.name":
             tasks.append(value)
         else:
-            rest.append(f"{key}={value}")
+            rest.append(f"{key}={list_value(key, value)}")
     if tasks:  # env=jaxmarl env.name=MPE_simple_spread_v3: the outside environment's own name
         if env_name not in TASK_FAMILIES:
             raise UserError(f"unknown environment {tasks[-1]!r}; choose one of {', '.join(FAMILIES)}, or name "

@@ -45,7 +45,7 @@ from qtran.config import make_config
 from qtran.envs import Env, make_env
 from qtran.errors import UserError
 from qtran.replay import add, empty_episode, time_limit_terminal
-from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
+from qtran.results import RunWriter, default_out, prepare_run_dir, run_ids, save_params
 from qtran.rollout import epsilon_greedy
 from qtran.run_notices import announce, compiling_done, compiling_started, summary_fields
 from qtran.train import Trainer, TrainState, epsilon
@@ -287,9 +287,10 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
         **summary_fields(sched, warnings),
     }
     if writer is not None:
-        save_params(writer.path / "params.npz", states.params)
+        ids = run_ids(seeds, None)
+        save_params(writer.path / "params.npz", states.params, ids)
         np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(steps),
-                            returns=np.stack(episodes))
+                            returns=np.stack(episodes), **ids)
         summary["run_dir"] = str(writer.path)
         writer.write_summary(summary)
         writer.close()

@@ -35,6 +35,17 @@ def mean_ci(values, confidence: float = 0.95, axis: int = -1):
     return mean, sem * stats.t.ppf(0.5 + confidence / 2, n - 1)
 
 
+def format_mean_ci(values, digits: int = 3, count: bool = False) -> str:
+    """"mean +- half-width" of `values` (one number per run or episode); a single value is
+    printed alone, "(one value, no interval)", since one sample has no spread to estimate.
+    `count` appends "(n=...)"."""
+    values = np.asarray(values, dtype=float).ravel()
+    mean, half = mean_ci(values)
+    if len(values) < 2:
+        return f"{float(mean):.{digits}f} (one value, no interval)"
+    return f"{float(mean):.{digits}f} +- {float(half):.{digits}f}" + (f" (n={len(values)})" if count else "")
+
+
 def _pyplot():
     import matplotlib
 
@@ -65,14 +76,7 @@ def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "
     the axes, for what must travel with the image (a budget)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    for algo, curve in curves.items():
-        steps = np.asarray(curve["steps"])
-        mean, half = mean_ci(np.asarray(curve["returns"], dtype=float), axis=1)
-        color = ALGO_COLORS.get(algo)
-        n_seeds = np.asarray(curve["returns"]).shape[1]
-        ax.plot(steps, mean, color=color, label=f"{ALGO_LABELS.get(algo, algo)} ({n_seeds} seeds)", lw=1.8)
-        if np.all(np.isfinite(half)):
-            ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+    _draw_curves(ax, curves)
     for algo in missing:
         ax.plot([], [], color=ALGO_COLORS.get(algo), ls=":", label=f"{ALGO_LABELS.get(algo, algo)}: not run")
     if missing and not curves:
@@ -81,14 +85,62 @@ def plot_curves(curves: dict[str, dict], stem: Path, title: str, ylabel: str = "
         ax.set_yticks([])
     if note:
         ax.text(0.0, -0.16, note, transform=ax.transAxes, ha="left", va="top", fontsize=7, wrap=True)
-    for i, (name, value) in enumerate((references or {}).items()):
-        ax.axhline(value, color="black", ls=["--", ":", "-."][i % 3], lw=1.0, label=f"{name} ({value:.2f})")
+    _draw_references(ax, references)
     ax.set_title(title)
     ax.set_xlabel("environment steps")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     text = f"{title}. Lines: mean over seeds; shaded: {INTERVAL_METHOD}. {caption}"
+    return save(fig, stem, text)
+
+
+def _draw_curves(ax, curves: dict[str, dict]) -> None:
+    """Mean line and shaded interval per curve. A curve's optional "algo" picks its colour
+    (default: its key) and "label" its legend text (default: the algorithm's name)."""
+    for name, curve in curves.items():
+        algo = curve.get("algo", name)
+        steps = np.asarray(curve["steps"])
+        returns = np.asarray(curve["returns"], dtype=float)
+        mean, half = mean_ci(returns, axis=1)
+        color = ALGO_COLORS.get(algo)
+        label = curve.get("label", ALGO_LABELS.get(algo, algo))
+        seeds = returns.shape[1]
+        ax.plot(steps, mean, color=color, label=f"{label} ({seeds} seed{'s' if seeds != 1 else ''})", lw=1.8)
+        if np.all(np.isfinite(half)):
+            ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+
+
+def _draw_references(ax, references: dict[str, float] | None) -> None:
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color="black", ls=["--", ":", "-."][i % 3], lw=1.0, label=f"{name} ({value:.2f})")
+
+
+def plot_curve_panels(panels: list[dict], stem: Path, title: str, ylabel: str = "greedy evaluation reward",
+                      caption: str = "") -> list[Path]:
+    """One axes per panel ({"title", "curves", "references"}, curves as in plot_curves), each
+    with its own y scale and reference lines: panels are environments whose rewards are not
+    comparable, so nothing is averaged or drawn across them."""
+    plt = _pyplot()
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.6 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(panels):
+            ax.axis("off")
+            continue
+        panel = panels[k]
+        _draw_curves(ax, panel["curves"])
+        _draw_references(ax, panel.get("references"))
+        ax.set_title(panel["title"], fontsize=9)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    names = "; ".join(f"panel {k + 1}: {p['title']}" for k, p in enumerate(panels))
+    text = f"{title}. {names}. Lines: mean over seeds; shaded: {INTERVAL_METHOD}. {caption}"
     return save(fig, stem, text)
 
 

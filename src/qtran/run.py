@@ -23,7 +23,7 @@ from qtran.devices import place, run_sharding
 from qtran.envs import Env, make_env
 from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
-from qtran.results import RunWriter, default_out, prepare_run_dir, save_params
+from qtran.results import RunWriter, default_out, prepare_run_dir, run_ids, save_params
 from qtran.run_notices import announce, compiling_done, compiling_started, summary_fields
 from qtran.runtime import describe_devices
 from qtran.runtime import setup as setup_jax
@@ -34,10 +34,11 @@ CHECKPOINTS = "checkpoints"  # sub-directory of a run directory
 MAX_TABLE_CELLS = 4096  # joint Q tables (|U|^N cells) only for games this small
 
 
-def save_table_history(path, steps: list[int], snapshots: list[dict]) -> None:
-    """tables.npz: `steps[E]` and, per table name, an array [E, seeds, ...] (no pickle)."""
+def save_table_history(path, steps: list[int], snapshots: list[dict], ids: dict | None = None) -> None:
+    """tables.npz: `steps[E]`, per table name an array [E, runs, ...], and `ids` (the runs'
+    seeds and env values, `results.run_ids`) (no pickle)."""
     arrays = {name: np.stack([s[name] for s in snapshots]) for name in snapshots[0]}
-    np.savez_compressed(path, steps=np.asarray(steps), **arrays)
+    np.savez_compressed(path, steps=np.asarray(steps), **(ids or {}), **arrays)
 
 
 def _chunk_means(metrics: dict) -> dict[str, np.ndarray]:
@@ -194,7 +195,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         if record_tables:  # learned tables at every evaluation, for figures of their evolution
             history.tables.append(tables_of(states.params))
         if writer is not None:
-            writer.log(step, seeds, dict(extra or {}, eval_return=returns))
+            writer.log(step, seeds, dict(extra or {}, eval_return=returns), env_values)
         return returns
 
     def checkpoint(chunk: int, done_states, evaluations: int) -> None:
@@ -267,11 +268,12 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     if env.single_state:
         summary.update(single_state_summary(env, tables_of(states.params)))
     if writer is not None:
-        save_params(writer.path / "params.npz", states.params)  # per run, for eval and render
+        ids = run_ids(seeds, env_values)  # every per-run file says which run each entry is
+        save_params(writer.path / "params.npz", states.params, ids)  # per run, for eval and render
         np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(history.steps),
-                            returns=np.stack(history.episodes))
+                            returns=np.stack(history.episodes), **ids)
         if history.tables:
-            save_table_history(writer.path / "tables.npz", history.steps, history.tables)
+            save_table_history(writer.path / "tables.npz", history.steps, history.tables, ids)
         summary["run_dir"] = str(writer.path)
         writer.write_summary(summary)
         writer.close()

@@ -452,24 +452,29 @@ def _run_local(todo: list[Run], out: Path, opts: Options, outcome: Outcome, log)
 
 def collect_table(out: Path, runs: list[Run], failed: dict[str, str] | None = None) -> list[dict]:
     """One row per run: its swept values, final greedy return (mean, 95% half-width over seeds),
-    steps and seconds, read from the run's summary.json."""
+    steps and seconds, read from the run's summary.json. A run trained with `env_values` gives
+    one row per value (column `env_value`): its values are different tasks, never averaged."""
     from qtran.plots import mean_ci
-    from qtran.results import read_summary
+    from qtran.results import read_summary, run_groups
 
     failed = failed or {}
     rows = []
     for run in runs:
         row = {"run": run.name, **dict(run.varied), "status": "missing", "n": 0, "mean": math.nan,
                "ci95": math.nan, "steps": None, "seconds": None}
-        if is_finished(out / run.name):
-            s = read_summary(out / run.name)
-            returns = np.asarray(s["final_eval_return"], dtype=float)
-            mean, half = mean_ci(returns)
-            row.update(status="done", n=len(returns), mean=float(mean), ci95=float(half), steps=s.get("steps"),
-                       seconds=float(s.get("compile_seconds", 0.0)) + float(s.get("train_seconds", 0.0)))
-        elif run.name in failed:
-            row.update(status="failed", error=failed[run.name])
-        rows.append(row)
+        if not is_finished(out / run.name):
+            if run.name in failed:
+                row.update(status="failed", error=failed[run.name])
+            rows.append(row)
+            continue
+        s = read_summary(out / run.name)
+        returns = np.asarray(s["final_eval_return"], dtype=float)
+        row.update(status="done", steps=s.get("steps"),
+                   seconds=float(s.get("compile_seconds", 0.0)) + float(s.get("train_seconds", 0.0)))
+        for value, idx in run_groups(s.get("env_values") or [None] * len(returns)).items():
+            mean, half = mean_ci(returns[idx])
+            extra = {} if value is None else {"env_value": value}
+            rows.append(dict(row, n=len(idx), mean=float(mean), ci95=float(half), **extra))
     return rows
 
 
@@ -480,6 +485,8 @@ def _num(x, digits: int) -> str:
 def write_table(out: Path, rows: list[dict], keys: list[str]) -> tuple[Path, Path]:
     from qtran.plots import INTERVAL_METHOD
 
+    if any("env_value" in r for r in rows):  # a batched setting: which value each row is
+        keys = [*keys, "env_value"]
     columns = ["run", *keys, "status", "seeds", "final_return_mean", "final_return_ci95", "steps", "seconds"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -499,7 +506,7 @@ def write_table(out: Path, rows: list[dict], keys: list[str]) -> tuple[Path, Pat
              "|---|" + "---|" * len(keys) + "---|---|---|---|"]
     for r in rows:
         if r["status"] == "done":
-            result = f"{r['mean']:.3f} +- {_num(r['ci95'], 3) or 'n/a'}"
+            result = f"{r['mean']:.3f}" + (f" +- {r['ci95']:.3f}" if r["n"] > 1 else " (one value, no interval)")
         else:
             result = r["status"] + (f" ({cell(r['error'])})" if r.get("error") else "")
         lines.append(f"| {cell(r['run'])} | " + "".join(f"{cell(r.get(k, ''))} | " for k in keys)

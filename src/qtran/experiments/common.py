@@ -8,7 +8,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 
 from qtran.config import make_config
 from qtran.config_keys import whole_number
@@ -142,7 +141,7 @@ def parse_workers(overrides: list[str]) -> tuple[int | None, list[str]]:
 def final_reward_table(rows: dict[str, dict[str, object]], algos, what: str) -> str:
     """A Markdown table: one row per setting, one column per algorithm, each cell the mean and
     the interval half-width of that setting's final per-seed rewards (None: not run)."""
-    from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci
+    from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, format_mean_ci
 
     lines = [f"{what}, mean +- half-width of the {INTERVAL_METHOD}", "",
              "| setting | " + " | ".join(ALGO_LABELS.get(a, a) for a in algos) + " |",
@@ -154,7 +153,6 @@ def final_reward_table(rows: dict[str, dict[str, object]], algos, what: str) -> 
             if values is None:
                 cells.append("-")
                 continue
-            mean, half = mean_ci(np.asarray(values, dtype=float))
-            cells.append(f"{float(mean):.2f} +- {float(half):.2f} (n={len(values)})")
+            cells.append(format_mean_ci(values, digits=2, count=True))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
