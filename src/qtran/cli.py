@@ -134,7 +134,7 @@ def cmd_reproduce(args) -> int:
 REPRODUCE_EPILOG = """fig3 options:
   design=single|per_run|per_episode
                               when s is drawn: once from env.s_seed=2 for every run (default),
-                              once per run from its seed, or every episode (60,000 steps);
+                              once per run from its seed, or every episode (100,000 steps);
                               docs/figure3.md. Writes three panels, final_rewards.md, claims.md.
   panels=fig3a,fig3b,fig3c    which panels to train (default all; 3a,3c also works)
   algos=qtran-base,qtran-alt,vdn,qmix,iql

@@ -124,7 +124,7 @@ def _first(curves, refs, panel):
         steps[a] = first_step(normalised(curve, best), REACH - 1e-12) if len(best) else None
     reached = [steps[a] for a in QTRAN if steps[a] is not None]
     ok = earlier(min(reached) if reached else None, [steps[b] for b in BASELINES])
-    text = f"first step with mean final/best >= {REACH:g}: "
+    text = f"first step with mean reward/best >= {REACH:g}: "
     return text + "; ".join(f"{LABELS[a]} {step_text(s)}" for a, s in steps.items()), ok
 
 
@@ -244,6 +244,23 @@ def reference_of(summary: dict, panel: str, where) -> Reference:
     return Reference((float(best),) * n, (pit,) * n, (True,) * n)
 
 
+def completed(summary: dict, run_dir: Path) -> dict:
+    """The summary, with what runs trained before `env_runs` and `expected_best` existed lack
+    rebuilt from their config.yaml (the same functions training records them with)."""
+    ref = summary.get("env_reference") or {}
+    if "env_runs" in summary or "expected_best" in ref or not (run_dir / "config.yaml").is_file():
+        return summary
+    from qtran.config import load_config
+    from qtran.envs import make_env
+    from qtran.run import env_runs
+
+    env = make_env(load_config(run_dir).env)
+    if env.run_info is not None:
+        return dict(summary, env_runs=env_runs(env, summary["seeds"]))
+    extra = {k: v for k, v in env.meta.items() if k.startswith("expected_")}
+    return dict(summary, env_reference=dict(ref, **extra)) if extra else summary
+
+
 def _check_curve(summary: dict, where) -> dict:
     curve = summary.get("eval_curve")
     try:
@@ -275,6 +292,7 @@ def load(out: str | Path) -> tuple[dict, dict, dict[str, list[int]], str]:
             summary = read_summary(run_dir)
             if not isinstance(summary.get("seeds"), list) or not summary["seeds"]:
                 raise UserError(f"{run_dir / 'summary.json'}: no seeds")
+            summary = completed(summary, run_dir)
             curves[(panel, algo)] = _check_curve(summary, run_dir / "summary.json")
             refs[(panel, algo)] = reference_of(summary, panel, run_dir / "summary.json")
             if _number(summary.get("steps")):
@@ -298,5 +316,5 @@ def report(out: str | Path) -> str:
     return markdown(claim_rows(curves, refs, budgets), design, budgets)
 
 
-__all__ = ["CLAIMS", "REACH", "PITFALL_BAND", "RULES", "Reference", "budget_texts", "claim_rows",
+__all__ = ["CLAIMS", "REACH", "PITFALL_BAND", "RULES", "Reference", "budget_texts", "claim_rows", "completed",
            "fluctuation", "load", "markdown", "normalised", "reference_of", "report", "usable_curve"]
