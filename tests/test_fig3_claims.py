@@ -43,7 +43,9 @@ def _curve(final, cross, wobble, low=3.0):
 
 
 def _runs(best=BEST, pitfall=PITFALL, unusable=()):
-    return [{"s": [0.1] * 10, "best_reward": 3.5 if k in unusable else best,
+    # the first unusable seed reaches nothing at all (best 0, as GS with a small s), the others 3.5
+    unusable_best = {k: 0.0 if k == min(unusable) else 3.5 for k in unusable}
+    return [{"s": [0.1] * 10, "best_reward": unusable_best.get(k, best),
              "pitfall_side_best": 3.5 if k in unusable else pitfall,
              "optimum_reachable": k not in unusable, "pitfall_reachable": k not in unusable}
             for k in range(len(OFFSETS))]
@@ -197,3 +199,9 @@ def test_reproduce_fig3_options_pick_design_panels_and_algos():
     job = fig3.jobs([], ("fig3c",), ("vdn",), "per_run")["fig3c/vdn"]
     assert "env.s_draw=per_run" in job and "env.s_seed=null" in job and "env.s_seed=2" not in job
     assert "env.s_seed=2" in fig3.jobs([], ("fig3c",), ("vdn",))["fig3c/vdn"]  # today's default
+
+
+def test_design_is_read_from_the_environment_name_when_the_manifest_does_not_say():
+    assert fig3_claims.design_of_env(["gaussian_squeeze:mgs:paper:equal_s:s2"]) == "single"
+    assert fig3_claims.design_of_env(["gaussian_squeeze:gs:paper:s_per_run"]) == "per_run"
+    assert fig3_claims.design_of_env(["gaussian_squeeze:mgs:paper:equal_s"]) == "per_episode"

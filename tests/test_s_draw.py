@@ -161,3 +161,15 @@ def test_fast_path_equals_slow_path_with_s_per_run(algo, per_run):
         np.testing.assert_allclose(loss_a, loss_b, rtol=2e-4, atol=2e-5)
         for ga, gb in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
             np.testing.assert_allclose(ga, gb, rtol=2e-4, atol=2e-5 * max(1.0, float(np.abs(gb).max())))
+
+
+def test_a_saved_per_run_policy_replays_with_its_own_s(per_run):
+    """`qtran eval` and `qtran render` reset a saved run as the trainer did: with its own s."""
+    from qtran.replay_run import load_policy
+
+    _, summary = per_run[0]
+    for run in range(len(summary["seeds"])):
+        _, _, _, _, reset, seed = load_policy(summary["run_dir"], run)
+        obs, _ = reset(jax.random.PRNGKey(11))
+        assert seed == summary["seeds"][run]
+        np.testing.assert_allclose(np.asarray(obs)[0], summary["env_runs"][run]["s"], rtol=1e-6)

@@ -233,8 +233,9 @@ def reference_of(summary: dict, panel: str, where) -> Reference:
                            for r in runs)
         except (KeyError, TypeError, ValueError):
             raise UserError(f"{where}: an env_runs record lacks best_reward or optimum_reachable") from None
-        if not all(_number(b) and b > 0 for b in best):
-            raise UserError(f"{where}: env_runs best_reward must be positive numbers")
+        # a seed whose s reaches nothing has best 0; only usable seeds are divided by their best
+        if not all(_number(b) and (b > 0 or not ok) for b, ok in zip(best, usable)):
+            raise UserError(f"{where}: env_runs best_reward must be numbers, positive where the optimum is reachable")
         return Reference(best, pit, usable)
     ref = summary.get("env_reference") or {}
     best = ref.get("expected_best", ref.get("optimum"))
@@ -283,7 +284,7 @@ def load(out: str | Path) -> tuple[dict, dict, dict[str, list[int]], str]:
 
     out = Path(out)
     manifest = read_manifest(out) or {}
-    curves, refs, steps = {}, {}, {p: [] for p in PANELS}
+    curves, refs, steps, names = {}, {}, {p: [] for p in PANELS}, []
     for panel in PANELS:
         for algo in ALGOS:
             run_dir = out / panel / algo
@@ -293,11 +294,23 @@ def load(out: str | Path) -> tuple[dict, dict, dict[str, list[int]], str]:
             if not isinstance(summary.get("seeds"), list) or not summary["seeds"]:
                 raise UserError(f"{run_dir / 'summary.json'}: no seeds")
             summary = completed(summary, run_dir)
+            names.append(summary["env"])
             curves[(panel, algo)] = _check_curve(summary, run_dir / "summary.json")
             refs[(panel, algo)] = reference_of(summary, panel, run_dir / "summary.json")
             if _number(summary.get("steps")):
                 steps[panel].append(int(summary["steps"]))
-    return curves, refs, steps, str(manifest.get("design", "single"))
+    design = manifest.get("design") or design_of_env(names)
+    return curves, refs, steps, str(design)
+
+
+def design_of_env(env_names: list[str]) -> str:
+    """The design runs were trained with, from their environment names (gaussian_squeeze:...
+    ends in :s<seed> when s is drawn once, :s_per_run per run, neither per episode), for a
+    directory whose experiment.json does not say (older runs, or training still going on)."""
+    if not env_names:
+        return "single"
+    last = str(env_names[0]).rsplit(":", 1)[-1]
+    return "per_run" if last == "s_per_run" else "single" if last[1:].isdigit() and last[0] == "s" else "per_episode"
 
 
 def budget_texts(steps: dict[str, list[int]], design: str) -> dict[str, str]:
