@@ -105,7 +105,8 @@ overrides = st.one_of(
     st.text(max_size=10),  # anything at all, with or without '='
     values.map(lambda v: "=" + v),
 )
-COMMANDS = ["train", "config", "sweep", "reproduce", "plot", "eval", "render", "report", "resume", "fig4-claims"]
+COMMANDS = ["train", "config", "sweep", "reproduce", "plot", "eval", "render", "report", "resume", "fig4-claims",
+            "fig3-claims", "claims"]
 
 
 def _typed_keys(family: str) -> dict[str, object]:
@@ -326,7 +327,8 @@ run_files = st.fixed_dictionaries({}, optional={
 
 
 @FUZZ
-@given(command=st.sampled_from(["plot", "eval", "render", "report", "resume", "fig4-claims"]), files=run_files,
+@given(command=st.sampled_from(["plot", "eval", "render", "report", "resume", "fig4-claims", "fig3-claims", "claims"]),
+       files=run_files,
        extra=st.lists(st.sampled_from(["--run", "--episodes", "--seed", "--out", "--gif", "-1", "0", "1e9", "x", "table1",
                                  "--no-text", "--episode-seed", "nowhere"]), max_size=3))
 def test_commands_reading_run_directories(command, files, extra, tmp_path_factory):

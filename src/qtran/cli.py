@@ -6,7 +6,11 @@
     qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
     qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [out=<dir>]
                                          train any pieces of Figure 4; again on the same out: the rest
+    qtran reproduce fig3 [design=single|per_run|per_episode] [out=<dir>]
+                                         Figure 3 with s drawn once, once per run, or every episode
+    qtran claims OUT_DIR                 the paper's claims (fig3 or fig4) against the finished runs
     qtran fig4-claims OUT_DIR            the paper's Figure 4 claims against the finished runs
+    qtran fig3-claims OUT_DIR            the paper's Figure 3 claims against the finished runs
     qtran plot RUN_DIR [RUN_DIR ... --out DIR]
                                          redraw figures from run files alone; one panel per
                                          environment; several runs need --out
@@ -127,8 +131,10 @@ def cmd_reproduce(args) -> int:
     elif args.what == "fig3":
         from qtran.experiments import fig3
 
-        fig3.run(overrides, out=out, workers=workers)
+        design, panels, algos, rest_overrides = fig3.parse_options(overrides)
+        fig3.run(rest_overrides, out=out, workers=workers, design=design, panels=panels, algos=algos)
         print((Path(out) / "final_rewards.md").read_text(), end="")
+        print("\n" + (Path(out) / "claims.md").read_text(), end="")
     else:
         from qtran.experiments import fig4
 
@@ -167,6 +173,15 @@ options of every experiment:
   workers=N                   runs trained at once, one per core (default: the cores)
   key=value                   any training setting (qtran train --help) but algo and env
 
+fig3 options:
+  design=single|per_run|per_episode
+                              when s is drawn: once from env.s_seed=2 for every run (default),
+                              once per run from its seed, or every episode (100,000 steps);
+                              docs/figure3.md. Writes three panels, final_rewards.md, claims.md.
+  panels=fig3a,fig3b,fig3c    which panels to train (default all; 3a,3c also works)
+  algos=qtran-base,qtran-alt,vdn,qmix,iql
+                              which algorithms to train (default all five)
+
 fig4 options:
   budget=quick|medium|paper   steps and schedule of every run (default quick)
   n=2|4|2,4                   which N to train (default both)
@@ -181,6 +196,20 @@ def cmd_fig4_claims(args) -> int:
     from qtran.experiments import fig4_claims
 
     print(fig4_claims.report(args.out_dir), end="")
+    return 0
+
+
+def cmd_fig3_claims(args) -> int:
+    from qtran.experiments import fig3_claims
+
+    print(fig3_claims.report(args.out_dir), end="")
+    return 0
+
+
+def cmd_claims(args) -> int:
+    from qtran.experiments import claims
+
+    print(claims.report(args.out_dir), end="")
     return 0
 
 
@@ -321,7 +350,8 @@ def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
         budget, settings, algos, rest = fig4.parse_pieces(rest)
         jobs = fig4.jobs(rest, budget, settings, algos)
     elif what == "fig3":
-        jobs = fig3.jobs(rest)
+        design, panels, algos, rest = fig3.parse_options(rest)
+        jobs = fig3.jobs(rest, panels, algos, design)
     else:
         module = table1 if what == "table1" else fig2
         jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in module.ALGOS}
@@ -369,11 +399,17 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=reproduce_epilog())
     p.add_argument("what", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS) + " (below)")
     p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings; "
-                   "fig4 also budget=, n=, algos= (below)")
+                   "fig3 also design=, fig4 also budget=, n=, algos= (below)")
     p.set_defaults(func=cmd_reproduce)
     p = sub.add_parser("fig4-claims", help="the paper's Figure 4 claims against a fig4 directory's finished runs")
     p.add_argument("out_dir", metavar="OUT_DIR")
     p.set_defaults(func=cmd_fig4_claims)
+    p = sub.add_parser("fig3-claims", help="the paper's Figure 3 claims against a fig3 directory's finished runs")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.set_defaults(func=cmd_fig3_claims)
+    p = sub.add_parser("claims", help="the paper's claims against a fig3 or fig4 directory's finished runs")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.set_defaults(func=cmd_claims)
     p = sub.add_parser("plot", help="redraw figures from run directories, without training")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None,

@@ -12,6 +12,7 @@ from qtran.envs import make_env
 from qtran.errors import UserError
 from qtran.results import load_params, read_summary
 from qtran.runtime import setup as setup_jax
+from qtran.train import run_key_of_seed
 
 
 def load_all(run_dir: str | Path):
@@ -38,12 +39,24 @@ def evaluate_saved(run_dir: str | Path, episodes: int, seed: int = 0):
     values = jnp.asarray(values if values is not None else [0.0] * len(summary["seeds"]), jnp.float32)
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
 
-    def one_run(agent_params, value):
-        reset = None if summary.get("env_values") is None else (lambda k: env.reset_with_value(k, value))
+    run_keys = jnp.stack([run_key_of_seed(s) for s in summary["seeds"]])
+
+    def one_run(agent_params, value, run_key):
+        reset = run_reset(env, summary, value, run_key)
         return jax.vmap(lambda k: run_episode(env, algo.agents, agent_params, k, 0.0, reset)[1])(keys)
 
-    returns = jax.jit(jax.vmap(one_run))(params["agent"], values)
+    returns = jax.jit(jax.vmap(one_run))(params["agent"], values, run_keys)
     return summary, returns
+
+
+def run_reset(env, summary: dict, value, run_key):
+    """One run's reset: the environment's own, with the run's batched value, or with its run key
+    (a game drawn per run); as the trainer resets that run."""
+    if env.reset_for_run is not None:
+        return lambda key: env.reset_for_run(key, run_key)
+    if summary.get("env_values") is not None:
+        return lambda key: env.reset_with_value(key, value)
+    return None
 
 
 def load_policy(run_dir: str | Path, run: int = 0):
@@ -53,9 +66,7 @@ def load_policy(run_dir: str | Path, run: int = 0):
     if not 0 <= run < n_runs:
         raise UserError(f"run={run} is out of range: {run_dir} holds runs 0..{n_runs - 1}")
     params = jax.tree.map(lambda x: x[run], all_params)
-    reset = None
     values = summary.get("env_values")
-    if values is not None:
-        value = values[run]
-        reset = lambda key: env.reset_with_value(key, value)  # noqa: E731
+    value = None if values is None else values[run]
+    reset = run_reset(env, summary, value, run_key_of_seed(summary["seeds"][run]))
     return cfg, env, algo, params, reset, summary["seeds"][run]

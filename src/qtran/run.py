@@ -184,7 +184,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
 
     small = env.n_actions**env.n_agents <= MAX_TABLE_CELLS
     record_tables = env.single_state and small
-    tables_of = table_function(algo, env, joint_tables=small) if env.single_state else None
+    tables_of = table_function(algo, env, joint_tables=small, seeds=seeds) if env.single_state else None
 
     def evaluate(index: int, step: int, extra: dict | None = None) -> np.ndarray:
         episodes = np.asarray(trainer.evaluate(states, index))  # [runs, eval.episodes]
@@ -265,6 +265,8 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     if cfg.env_values is not None:
         summary["env_value_name"] = env.value_name
         summary["env_values"] = env_values  # one entry per run, beside `seeds`
+    if env.run_info is not None:  # each run's draw of the game (Gaussian squeeze: s, what it allows)
+        summary["env_runs"] = env_runs(env, seeds)
     if env.single_state:
         summary.update(single_state_summary(env, tables_of(states.params)))
     if writer is not None:
@@ -282,6 +284,13 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
 
 def _used(sharding) -> int:
     return 1 if sharding is None else len(sharding.mesh.devices.flat)
+
+
+def env_runs(env, seeds) -> list[dict]:
+    """env.run_info of every run, from its seed's run key (the key the trainer drew with)."""
+    from qtran.train import run_key_of_seed
+
+    return [env.run_info(run_key_of_seed(seed)) for seed in seeds]
 
 
 def single_state_summary(env, tables: dict) -> dict:

@@ -30,6 +30,27 @@ from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions, t
 from qtran.rollout import run_episode
 
 
+# Folded into a run's evaluation key to make its run key (`run_key_of_seed`); any constant
+# works, this one keeps it apart from the evaluation indices 0, 1, 2, ... folded in elsewhere.
+RUN_KEY_TAG = 0x5EED_0F_5
+
+
+def seed_keys(key) -> tuple:
+    """A run's (agent init, mixer init, training, evaluation) keys from PRNGKey(seed)."""
+    return tuple(jax.random.split(key, 4))
+
+
+def run_key_from_eval_key(eval_key):
+    """A key constant for a whole run (environments drawn per run use it): from the run's
+    evaluation key, which never changes, so no field of the training state is added for it."""
+    return jax.random.fold_in(eval_key, RUN_KEY_TAG)
+
+
+def run_key_of_seed(seed: int):
+    """The run key of the run trained with `seed` (what the trainer passes to reset_for_run)."""
+    return run_key_from_eval_key(seed_keys(jax.random.PRNGKey(int(seed)))[3])
+
+
 class TrainState(NamedTuple):
     params: Any  # {"agent": ..., "mixer": ...}
     target_params: Any
@@ -112,7 +133,7 @@ class Trainer:
 
     # ---- state -------------------------------------------------------------------------
     def _init_one(self, key, env_value) -> TrainState:
-        k_agent, k_mixer, k_train, k_eval = jax.random.split(key, 4)
+        k_agent, k_mixer, k_train, k_eval = seed_keys(key)
         params = {"agent": self.algo.agents.init(k_agent), "mixer": self.algo.init_mixer(k_mixer)}
         return TrainState(params, params, self.optimizer.init(params),
                           init_buffer(self.env, self.cfg.buffer_size), k_train, k_eval,
@@ -125,6 +146,8 @@ class Trainer:
             return list(seeds), [None] * len(seeds)
         if self.env.reset_with_value is None:
             raise UserError(f"env_values: {self.env.name} has no setting that can be batched")
+        if self.env.reset_for_run is not None:  # not both: one reset per run
+            raise UserError(f"env_values: {self.env.name} draws its setting per run already")
         return [s for _ in values for s in seeds], [float(v) for v in values for _ in seeds]
 
     def init_runs(self, seeds) -> TrainState:
@@ -138,7 +161,10 @@ class Trainer:
         return jax.vmap(lambda k: run_episode(self.env, self.algo.agents, state.params["agent"], k, eps, reset))(keys)
 
     def _reset(self, state: TrainState):
-        """The environment's reset for this run: with its own value when values are batched."""
+        """The environment's reset for this run: with its own value when values are batched,
+        with its run key when the environment draws per run."""
+        if self.env.reset_for_run is not None:
+            return lambda key: self.env.reset_for_run(key, run_key_from_eval_key(state.eval_key))
         if self.cfg.env_values is None:
             return None
         return lambda key: self.env.reset_with_value(key, state.env_value)
@@ -220,18 +246,23 @@ class Trainer:
         self.compile_seconds = time.perf_counter() - t0
 
 
-def table_function(algo: Algorithm, env: Env, joint_tables: bool = True):
+def table_function(algo: Algorithm, env: Env, joint_tables: bool = True, seeds=None):
     """A jitted function: seed-batched params -> learned Q_i, Q_jt, Q'_jt (and V) per seed.
 
     Only meaningful for single-state games. The joint tables cover the whole joint action
-    space (|U|^N cells); with joint_tables=False only the per-agent Q_i are computed.
+    space (|U|^N cells); with joint_tables=False only the per-agent Q_i are computed. A game
+    drawn per run (`reset_for_run`) needs the runs' `seeds`: each table is at its run's state.
     """
     n, u = env.n_agents, env.n_actions
-    obs, env_state = env.reset(jax.random.PRNGKey(0))
-    gstate = env.global_state(env_state)
     joint = jnp.stack([a.ravel() for a in jnp.indices((u,) * n)], axis=-1) if joint_tables else None
+    if env.reset_for_run is None:
+        starts = [env.reset(jax.random.PRNGKey(0))]
+    else:
+        starts = [env.reset_for_run(jax.random.PRNGKey(0), run_key_of_seed(s)) for s in seeds]
+    obs_runs = jnp.stack([o for o, _ in starts])  # [1 or runs, N, obs]
+    gstate_runs = jnp.stack([env.global_state(st) for _, st in starts])
 
-    def one(p):
+    def one(p, obs, gstate):
         q_i, _ = algo.agents.apply(p["agent"], obs)  # [N, U]
         if not joint_tables:
             return {"q_i": q_i}
@@ -243,5 +274,7 @@ def table_function(algo: Algorithm, env: Env, joint_tables: bool = True):
             out["v"] = algo.state_value(p, obs, gstate)
         return out
 
-    batched = jax.jit(jax.vmap(one))
-    return lambda params: jax.tree.map(np.asarray, batched(params))
+    shared = env.reset_for_run is None  # every run at the one state
+    batched = jax.jit(jax.vmap(one, in_axes=(0, None, None) if shared else (0, 0, 0)))
+    obs_in, gstate_in = (obs_runs[0], gstate_runs[0]) if shared else (obs_runs, gstate_runs)
+    return lambda params: jax.tree.map(np.asarray, batched(params, obs_in, gstate_in))

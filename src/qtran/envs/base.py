@@ -17,6 +17,12 @@ trainer after `episode_limit` steps; the replay buffer keeps the two apart.
 
 `one_step` marks games whose every episode terminates after one step; `single_state` marks games with one constant observation (matrix games, one-step Gaussian
 squeeze with a fixed s): for them the trainer can print the whole learned Q tables.
+
+A game may instead draw its one state per run (Gaussian squeeze, `s_draw=per_run`): then
+`reset_for_run(key, run_key)` replaces `reset` wherever a run's episodes start, `run_key` being
+constant for the run and a function of its seed alone (`qtran.train.run_key_of_seed`), and
+`single_state` means one state per run. `run_info(run_key)` describes a run's draw for
+summary.json (`env_runs`).
 """
 
 from __future__ import annotations
@@ -49,5 +55,9 @@ class Env:
     # trainer can batch together with the seeds: its name, and reset(key, value).
     value_name: Optional[str] = None
     reset_with_value: Optional[Callable[[Array, Array], tuple[Array, Any]]] = None
+    # A game whose constants are drawn once per run (see above): reset(key, run_key).
+    reset_for_run: Optional[Callable[[Array, Array], tuple[Array, Any]]] = None
+    # run_key -> JSON-able description of that run's game (its draw, what it allows), or None.
+    run_info: Optional[Callable[[Array], dict]] = None
     # Anything an environment wants reports to know (payoff tensor, action names, optimum).
     meta: dict = field(default_factory=dict, compare=False, hash=False)

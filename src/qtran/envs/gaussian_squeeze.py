@@ -16,6 +16,14 @@ For N = 10 the two scales match; only the extra action 10 differs.
 
 The state is the s vector. `step` reads s from the state it is given, so a test can pick s
 with `state_from_s`. Observations carry s only; the agent network appends a one-hot id.
+
+When s is drawn (`s_draw`, docs/figure3.md):
+  once:        from `s_seed`, the same s for every run and episode (a single-state game);
+  per_run:     from each run's own seed (the trainer's run key), kept for the whole run: each
+               run is a single-state game, runs differ;
+  per_episode: anew every episode (the released code).
+`reachability` says, for one s, the best reward any joint action can reach and whether it comes
+near the global optimum and the pitfall; training records it per run (summary.json, `env_runs`).
 """
 
 from __future__ import annotations
@@ -41,6 +49,15 @@ SETTINGS: dict[str, tuple[int, float, bool]] = {
     "code": (11, 2.0, True),
 }
 OBS_MODES = ("own", "all")
+S_DRAWS = ("once", "per_run", "per_episode")
+# A peak counts as reachable with a given s when some joint action earns at least this share of
+# the peak's reward (the actions are discrete, so x rarely lands exactly on the peak).
+REACH_SHARE = 0.95
+# Resolution of x in `reachability`: each agent's s_i u_i is rounded to this grid, so x is
+# exact to within N * X_GRID / 2 (5e-4 for ten agents; G changes by < 0.01 over that).
+X_GRID = 1e-4
+# s draws averaged for the per-episode design's expected best reward (fixed NumPy seed).
+EXPECTED_DRAWS = 128
 
 
 @dataclass
@@ -61,6 +78,9 @@ class GaussianSqueezeConfig:
     # seed and kept for every episode, one reading of the paper's "s_i given a priori"; the
     # game is then single-state and its learned Q tables are recorded.
     s_seed: Optional[int] = None
+    # When s is drawn: once (from s_seed), per_run (from each run's seed, kept for the run) or
+    # per_episode. None: once if s_seed is set, else per_episode (what s_seed alone meant before).
+    s_draw: Optional[str] = None
 
 
 class GSState(NamedTuple):
@@ -80,6 +100,13 @@ def reward(x, mus: Sequence[float], sigmas: Sequence[float]) -> jax.Array:
     return jnp.sum(x * jnp.exp(-((x - mus) ** 2) / sigmas**2), axis=-1)
 
 
+def reward_float64(x: np.ndarray, mus: Sequence[float], sigmas: Sequence[float]) -> np.ndarray:
+    """G(x) in NumPy float64, for analysis on the host (`reward` is the jitted game's)."""
+    x = np.asarray(x, np.float64)
+    mu, sg = np.asarray(mus, np.float64)[:, None], np.asarray(sigmas, np.float64)[:, None]
+    return np.sum(x * np.exp(-((x - mu) ** 2) / sg**2), axis=0)
+
+
 def reference_points(mus: Sequence[float], sigmas: Sequence[float], x_max: float) -> dict:
     """Global maximum and best other local maximum ("pitfall") of G on [0, x_max].
 
@@ -88,8 +115,7 @@ def reference_points(mus: Sequence[float], sigmas: Sequence[float], x_max: float
     """
     hi = min(float(x_max), max(mus) + 6 * max(sigmas))
     x = np.linspace(0.0, hi, int(round(hi / 1e-4)) + 1)
-    mu, sg = np.asarray(mus)[:, None], np.asarray(sigmas)[:, None]
-    g = np.sum(x * np.exp(-((x - mu) ** 2) / sg**2), axis=0)
+    g = reward_float64(x, mus, sigmas)
     best = int(np.argmax(g))
     # Interior strict local maxima other than the global one; the best of them is the pitfall.
     peaks = np.flatnonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:])) + 1
@@ -101,6 +127,94 @@ def reference_points(mus: Sequence[float], sigmas: Sequence[float], x_max: float
         "pitfall": None if pit is None else float(g[pit]),
         "pitfall_x": None if pit is None else float(x[pit]),
     }
+
+
+def valley_x(mus: Sequence[float], sigmas: Sequence[float], ref: dict) -> Optional[float]:
+    """Where G is lowest between the pitfall and the global optimum (None without a pitfall):
+    the border between the two peaks' sides."""
+    if ref.get("pitfall_x") is None:
+        return None
+    lo, hi = sorted((ref["pitfall_x"], ref["optimum_x"]))
+    x = np.linspace(lo, hi, max(2, int(round((hi - lo) / 1e-4)) + 1))
+    return float(x[int(np.argmin(reward_float64(x, mus, sigmas)))])
+
+
+def reachable_x(s: Sequence[float], n_actions: int, scale: float, x_cap: float) -> np.ndarray:
+    """Every x = scale * sum_i s_i u_i that some joint action reaches, up to x_cap, on a grid of
+    X_GRID (each agent's term rounded to it). Dynamic programming over agents: |U| shifts of a
+    boolean array per agent, instead of |U|^N joint actions."""
+    size = int(np.floor(x_cap / X_GRID)) + 1
+    reach = np.zeros(size, bool)
+    reach[0] = True
+    for s_i in np.asarray(s, dtype=np.float64):
+        nxt = np.zeros(size, bool)
+        for u in range(n_actions):
+            shift = int(round(scale * s_i * u / X_GRID))
+            if shift < size:
+                nxt[shift:] |= reach[: size - shift]
+        reach = nxt
+    return np.flatnonzero(reach) * X_GRID
+
+
+def reachability(s: Sequence[float], n_actions: int, scale: float, mus: Sequence[float],
+                 sigmas: Sequence[float], ref: dict) -> dict:
+    """What the joint actions can earn with this s (the game's `ref` from `reference_points`).
+
+    best_reward / best_x: the best joint action's reward and x. optimum_side_best and
+    pitfall_side_best: the best reward with x on the optimum's and on the pitfall's side of the
+    valley between them (no pitfall: the optimum's side is everything, the pitfall's None).
+    optimum_reachable / pitfall_reachable: that side's best is at least REACH_SHARE of the
+    peak's reward (G's global maximum, or the pitfall's)."""
+    x_cap = max(mus) + 6 * max(sigmas)  # beyond it G < x e^-36: nothing there can be best
+    x = reachable_x(s, n_actions, scale, x_cap)
+    g = reward_float64(x, mus, sigmas)
+    valley = valley_x(mus, sigmas, ref)
+    if valley is None:
+        optimum_side = np.ones_like(x, bool)
+    else:
+        optimum_side = x > valley if ref["optimum_x"] > valley else x < valley
+    best_opt = float(g[optimum_side].max()) if optimum_side.any() else 0.0
+    best_pit = None if valley is None else (float(g[~optimum_side].max()) if (~optimum_side).any() else 0.0)
+    best = int(np.argmax(g))
+    return {
+        "s": [float(v) for v in s],
+        "best_reward": float(g[best]),
+        "best_x": float(x[best]),
+        "optimum_side_best": best_opt,
+        "pitfall_side_best": best_pit,
+        "optimum_reachable": bool(best_opt >= REACH_SHARE * ref["optimum"]),
+        "pitfall_reachable": None if best_pit is None else bool(best_pit >= REACH_SHARE * ref["pitfall"]),
+    }
+
+
+def expected_best(draw_s, n_actions: int, scale: float, mus, sigmas, ref: dict, draws: int = EXPECTED_DRAWS) -> dict:
+    """Mean over `draws` random s (draw_s(rng) -> s, NumPy seed 0) of the best reward on each
+    side: what a policy that knows every episode's best joint action would earn on average when
+    s is re-drawn every episode."""
+    rng = np.random.default_rng(0)
+    found = [reachability(draw_s(rng), n_actions, scale, mus, sigmas, ref) for _ in range(draws)]
+    pit = [f["pitfall_side_best"] for f in found]
+    return {
+        "expected_best": float(np.mean([f["best_reward"] for f in found])),
+        "expected_pitfall_side_best": None if pit[0] is None else float(np.mean(pit)),
+        "expected_optimum_reachable_share": float(np.mean([f["optimum_reachable"] for f in found])),
+    }
+
+
+def s_draw_of(cfg: Any) -> str:
+    """The effective `s_draw` (UserError for a contradictory pair with `s_seed`)."""
+    s_seed, s_draw = _get(cfg, "s_seed"), _get(cfg, "s_draw")
+    if s_seed is not None and (isinstance(s_seed, bool) or not isinstance(s_seed, (int, np.integer))):
+        raise UserError(f"env.s_seed must be an integer or null, got {s_seed!r}")
+    if s_draw is None:
+        return "per_episode" if s_seed is None else "once"
+    if s_draw not in S_DRAWS:
+        raise UserError(f"env.s_draw={s_draw!r} is unknown; choose one of {', '.join(S_DRAWS)}")
+    if s_draw == "once" and s_seed is None:
+        raise UserError("env.s_draw=once needs env.s_seed=<int> (the seed s is drawn from)")
+    if s_draw != "once" and s_seed is not None:
+        raise UserError(f"env.s_draw={s_draw} draws s without env.s_seed; set env.s_seed=null")
+    return str(s_draw)
 
 
 def _get(cfg: Any, key: str) -> Any:
@@ -133,18 +247,24 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
             return jnp.broadcast_to(state.s, (n, n))
         return state.s[:, None]
 
+    s_draw = s_draw_of(cfg)
     s_seed = _get(cfg, "s_seed")
-    if s_seed is not None and (isinstance(s_seed, bool) or not isinstance(s_seed, (int, np.integer))):
-        raise UserError(f"env.s_seed must be an integer or null, got {s_seed!r}")
-    fixed_key = None if s_seed is None else jax.random.PRNGKey(int(s_seed))
+    fixed_key = jax.random.PRNGKey(int(s_seed)) if s_draw == "once" else None
+
+    def draw_s(key):
+        # equal_s draws one value and gives it to everyone.
+        s = jax.random.uniform(key, () if equal_s else (n,), jnp.float32, 0.0, s_max)
+        return jnp.broadcast_to(s, (n,))
 
     def reset(key):
-        # equal_s draws one value and gives it to everyone, still anew each episode
-        # (or the same every episode with s_seed).
-        key = key if fixed_key is None else fixed_key
-        shape = () if equal_s else (n,)
-        s = jax.random.uniform(key, shape, jnp.float32, 0.0, s_max)
-        state = GSState(jnp.broadcast_to(s, (n,)))
+        # per_episode: a fresh s from the episode's key; once: the same s every episode.
+        # (per_run: the trainer calls reset_for_run with the run's key instead.)
+        state = GSState(draw_s(key if fixed_key is None else fixed_key))
+        return observe(state), state
+
+    def reset_for_run(key, run_key):
+        del key  # s depends on the run alone
+        state = GSState(draw_s(run_key))
         return observe(state), state
 
     def step(key, state, actions):
@@ -163,10 +283,24 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
 
     # Largest reachable x: every agent at the top action with s at the top of its range.
     x_max = scale * n * s_max * (n_actions - 1)
-    meta = {"mus": mus, "sigmas": sigmas, "x_max": x_max, **reference_points(mus, sigmas, x_max)}
+    ref = reference_points(mus, sigmas, x_max)
+    meta = {"mus": mus, "sigmas": sigmas, "x_max": x_max, "s_draw": s_draw, **ref}
+
+    def reach(s) -> dict:
+        return reachability(np.asarray(s, np.float64), n_actions, scale, mus, sigmas, ref)
+
+    def run_info(run_key) -> dict:
+        """What a run's s allows (once: the same for every run)."""
+        return reach(draw_s(fixed_key if fixed_key is not None else run_key))
+
+    if s_draw == "per_episode":  # no s per run: the mean over draws is the reference instead
+        def numpy_s(rng):
+            return np.broadcast_to(rng.uniform(0.0, s_max, () if equal_s else (n,)), (n,))
+
+        meta.update(expected_best(numpy_s, n_actions, scale, mus, sigmas, ref))
+    suffix = {"once": f":s{s_seed}", "per_run": ":s_per_run", "per_episode": ""}[s_draw]
     return Env(
-        name=f"gaussian_squeeze:{domains}:{setting}" + (":equal_s" if equal_s else "")
-        + ("" if s_seed is None else f":s{s_seed}"),
+        name=f"gaussian_squeeze:{domains}:{setting}" + (":equal_s" if equal_s else "") + suffix,
         n_agents=n,
         n_actions=n_actions,
         obs_dim=obs_dim,
@@ -176,8 +310,10 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
         step=step,
         avail_actions=avail_actions,
         global_state=global_state,
-        single_state=s_seed is not None,
+        single_state=s_draw != "per_episode",
         one_step=True,
+        reset_for_run=reset_for_run if s_draw == "per_run" else None,
+        run_info=None if s_draw == "per_episode" else run_info,
         meta=meta,
     )
 
@@ -185,6 +321,7 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
 FAMILY = (GaussianSqueezeConfig, make_gaussian_squeeze)
 
 __all__ = [
-    "DOMAINS", "FAMILY", "GSState", "GaussianSqueezeConfig", "SETTINGS", "make_gaussian_squeeze",
-    "reference_points", "reward", "state_from_s",
+    "DOMAINS", "FAMILY", "GSState", "GaussianSqueezeConfig", "REACH_SHARE", "SETTINGS", "S_DRAWS",
+    "expected_best", "make_gaussian_squeeze", "reachability", "reachable_x", "reference_points", "reward",
+    "s_draw_of", "state_from_s", "valley_x",
 ]

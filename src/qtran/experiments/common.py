@@ -156,3 +156,14 @@ def final_reward_table(rows: dict[str, dict[str, object]], algos, what: str) -> 
             cells.append(format_mean_ci(values, digits=2, count=True))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def comma_choices(key: str, value: str, allowed: dict[str, str]) -> tuple[str, ...]:
+    """A comma list of names from `allowed` ({typed: meant}), each once, at least one."""
+    items = [v.strip() for v in value.split(",")]
+    for item in items:
+        if item not in allowed:
+            raise UserError(f"{key}={value!r}: {item!r} is not one of {', '.join(allowed)}")
+    if len(set(items)) != len(items):
+        raise UserError(f"{key}={value!r} names a value twice")
+    return tuple(allowed[i] for i in items)

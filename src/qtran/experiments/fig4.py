@@ -39,7 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from qtran.errors import UserError
-from qtran.experiments.common import JOB_DEFAULTS, build_configs, final_reward_table, read_manifest, write_manifest
+from qtran.experiments.common import (
+    JOB_DEFAULTS, build_configs, comma_choices, final_reward_table, read_manifest, write_manifest,
+)
 from qtran.plots import ALGO_LABELS, plot_curves
 from qtran.results import prepare_run_dir, read_summary
 
@@ -91,17 +93,6 @@ def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGO
             for n in settings for a in algos}
 
 
-def _choices(key: str, value: str, allowed: dict[str, str]) -> tuple[str, ...]:
-    """A comma list of names from `allowed` ({typed: meant}), each once, at least one."""
-    items = [v.strip() for v in value.split(",")]
-    for item in items:
-        if item not in allowed:
-            raise UserError(f"{key}={value!r}: {item!r} is not one of {', '.join(allowed)}")
-    if len(set(items)) != len(items):
-        raise UserError(f"{key}={value!r} names a value twice")
-    return tuple(allowed[i] for i in items)
-
-
 def parse_pieces(overrides: list[str]) -> tuple[str, tuple[str, ...], tuple[str, ...], list[str]]:
     """Take budget=, n= and algos= out of the overrides: (budget, settings, algos, the rest).
     Defaults: budget quick, both N, all four algorithms."""
@@ -113,9 +104,9 @@ def parse_pieces(overrides: list[str]) -> tuple[str, tuple[str, ...], tuple[str,
                 raise UserError(f"budget={value!r} is unknown; choose one of {', '.join(BUDGETS)}")
             budget = value
         elif key == "n":
-            settings = _choices("n", value, {n[1:]: n for n in SETTINGS})
+            settings = comma_choices("n", value, {n[1:]: n for n in SETTINGS})
         elif key == "algos":
-            algos = _choices("algos", value, {a: a for a in ALGOS})
+            algos = comma_choices("algos", value, {a: a for a in ALGOS})
         else:
             rest.append(item)
     # the file layout's order, whatever order they were typed in

@@ -21,18 +21,18 @@ A claim whose runs have not all finished is "not run".
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qtran.errors import UserError
+from qtran.experiments.claims import (  # noqa: F401 (finals, interval, above: this module's API too)
+    ALPHA, DOES_NOT_SHOW, NOT_RUN, SHOWS, Row, above, cell, checked_manifest, describe, earlier, finals, first_step, interval,
+    percent, rows_markdown, step_text, welch_p,
+)
 from qtran.experiments.fig4 import ALGOS, PENALTIES, split_by_value
 from qtran.plots import ALGO_LABELS as LABELS
 
-SHOWS, DOES_NOT_SHOW, NOT_RUN = "shows", "does not show", "not run"
-ALPHA = 0.05  # one-sided Welch t-test level for "ends above"
 NEAR_ZERO = 1.0  # team reward per episode; about one catch per 100-step episode
 QTRAN = ("qtran-base", "qtran-alt")
 BASELINES = ("vdn", "qmix")
@@ -50,32 +50,6 @@ RULES = (f"Rules: final reward = last evaluation's mean greedy team reward per r
          f"the claim's runs have not finished.")
 
 
-@dataclass(frozen=True)
-class Row:
-    number: str
-    claim: str
-    panels: str
-    numbers: str
-    budget: str
-    verdict: str
-
-
-# ---- statistics -----------------------------------------------------------------------------
-
-
-def finals(curve: dict) -> np.ndarray:
-    """Final reward per seed: the last evaluation of a curve."""
-    return np.asarray(curve["returns"], dtype=float)[-1]
-
-
-def interval(values) -> tuple[float, float]:
-    """(mean, half-width) of the 95% Student-t interval over seeds; NaN half-width for one seed."""
-    from qtran.plots import mean_ci
-
-    mean, half = mean_ci(np.asarray(values, dtype=float))
-    return float(mean), float(half)
-
-
 def clearly_positive(values) -> bool:
     mean, half = interval(values)
     return mean - half > 0  # False for a NaN half-width: one seed proves nothing
@@ -86,47 +60,14 @@ def near_zero_or_below(values) -> bool:
     return mean + half <= NEAR_ZERO
 
 
-def welch_p(a, b) -> float:
-    """One-sided Welch t-test p-value of mean(a) > mean(b); NaN with fewer than 2 seeds."""
-    from scipy import stats
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    if a.var() == 0 and b.var() == 0:  # the t statistic is undefined; the order is certain
-        return 0.0 if a.mean() > b.mean() else 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
-
-
-def above(a, b) -> bool:
-    return welch_p(a, b) < ALPHA  # False for NaN
-
-
 def first_positive_step(curve: dict) -> int | None:
     """The first evaluation step whose mean over seeds is > 0 (None: never)."""
-    means = np.asarray(curve["returns"], dtype=float).mean(axis=1)
-    hits = np.flatnonzero(means > 0)
-    return None if len(hits) == 0 else int(curve["steps"][hits[0]])
-
-
-# ---- formatting -----------------------------------------------------------------------------
-
-
-def describe(values) -> str:
-    mean, half = interval(values)
-    half_text = "n/a" if math.isnan(half) else f"{half:.2f}"
-    return f"{mean:.2f} +- {half_text} (n={len(values)})"
+    return first_step(curve, 0.0)
 
 
 def _who(key) -> str:
     n, p, algo = key
     return f"{LABELS[algo]} N={n[1:]} P={p}"
-
-
-def _step(step: int | None) -> str:
-    return "never" if step is None else f"{step:,}"
 
 
 # ---- the claims -----------------------------------------------------------------------------
@@ -142,9 +83,8 @@ def _catch(curves, n):
 def _first(curves, n):
     steps = {a: first_positive_step(curves[(n, 0.5, a)]) for a in ALGOS}
     reached = [steps[a] for a in QTRAN if steps[a] is not None]
-    best = min(reached) if reached else None
-    ok = best is not None and all(steps[b] is None or best < steps[b] for b in BASELINES)
-    return "first step with mean > 0: " + "; ".join(f"{LABELS[a]} {_step(s)}" for a, s in steps.items()), ok
+    ok = earlier(min(reached) if reached else None, [steps[b] for b in BASELINES])
+    return "first step with mean > 0: " + "; ".join(f"{LABELS[a]} {step_text(s)}" for a, s in steps.items()), ok
 
 
 def _qtran_above(curves, n, p):
@@ -246,19 +186,11 @@ def claim_rows(curves: dict, budgets: dict[str, str] | None = None) -> list[Row]
     return rows
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(rows: list[Row], budgets: dict[str, str] | None = None) -> str:
     budgets = budgets or {}
     lines = ["# The paper's claims about Figure 4, against our runs", "",
              "Budgets: " + "; ".join(f"N = {n[1:]}: {budgets.get(n, 'not run')}" for n in PAPER_STEPS) + ".",
-             "", RULES, "",
-             "| # | claim | panels | our numbers (mean +- half-width, n seeds) | budget | verdict |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r.number} | {_cell(r.claim)} | {r.panels} | {_cell(r.numbers)} | {_cell(r.budget)} | "
-              f"**{r.verdict}** |" for r in rows]
+             "", RULES, ""] + rows_markdown(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -274,12 +206,6 @@ def update_rate(updates_per_step: float | None) -> str:
     if updates_per_step < 1 and abs(every - round(every)) < 1e-9:
         return f"one update every {round(every)} steps"
     return f"{updates_per_step:g} updates per step"
-
-
-def percent(fraction: float) -> str:
-    """0.02 -> '2%', 0.3333 -> '33%', 0.0000133 -> '0.0013%': tiny budgets stay visible."""
-    value = 100 * fraction
-    return f"{value:.0f}%" if value >= 10 else f"{value:.2g}%"
 
 
 def budget_text(setting: str, pieces: list[dict], short: bool = False) -> str:
@@ -366,13 +292,7 @@ def budget_texts(budgets: dict[str, list[dict]], short: bool = False) -> dict[st
 def report(out: str | Path) -> str:
     """The claims table of a Figure 4 directory, from its finished runs."""
     out = Path(out)
-    if not out.is_dir():
-        raise UserError(f"not a directory: {out}")
-    from qtran.experiments.common import read_manifest
-
-    manifest = read_manifest(out)
-    if manifest is not None and manifest.get("experiment") != "fig4":
-        raise UserError(f"{out} holds experiment {manifest.get('experiment')!r}, not fig4")
+    manifest = checked_manifest(out, "fig4")
     if manifest is None and not any((out / n).is_dir() for n in PAPER_STEPS):
         raise UserError(f"{out} is not a Figure 4 directory (no experiment.json, no n2/ or n4/)")
     curves, budgets = load(out)
