@@ -1,8 +1,8 @@
 """The `qtran` command.
 
-    qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
+    qtran train algo=<iql|vdn|qmix|ow-qmix|cw-qmix|qplex|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
                 seeds=<int> steps=<int> out=<dir> [key=value ...]
-    qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
+    qtran reproduce <table1|fig2|fig3|fig4|compare> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
     qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [out=<dir>]
                                          train any pieces of Figure 4; again on the same out: the rest
     qtran fig4-claims OUT_DIR            the paper's Figure 4 claims against the finished runs
@@ -77,7 +77,7 @@ def cmd_resume(args) -> int:
     return 0
 
 
-EXPERIMENTS = ("table1", "fig2", "fig3", "fig4")
+EXPERIMENTS = ("table1", "fig2", "fig3", "fig4", "compare")
 
 
 def cmd_reproduce(args) -> int:
@@ -104,6 +104,11 @@ def cmd_reproduce(args) -> int:
 
         fig3.run(overrides, out=out, workers=workers)
         print((Path(out) / "final_rewards.md").read_text(), end="")
+    elif args.what == "compare":
+        from qtran.experiments import compare
+
+        compare.run(overrides, out=out, workers=workers)
+        print((Path(out) / "compare.md").read_text(), end="")
     else:
         from qtran.experiments import fig4
 
@@ -239,7 +244,7 @@ def cmd_conditions(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from qtran import __version__
 
-    parser = _Parser(prog="qtran", description="QTRAN, VDN, QMIX and IQL in JAX.")
+    parser = _Parser(prog="qtran", description="QTRAN, QPLEX, weighted QMIX, QMIX, VDN and IQL in JAX.")
     parser.add_argument("--version", action="version", version=f"qtran {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped")
@@ -250,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_resume)
     p = sub.add_parser("reproduce", help="reproduce a table or figure of the paper",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=REPRODUCE_EPILOG)
-    p.add_argument("what", help="table1, fig2, fig3 or fig4")
+    p.add_argument("what", help="table1, fig2, fig3, fig4 or compare")
     p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings; "
                    "fig4 also budget=, n=, algos= (below)")
     p.set_defaults(func=cmd_reproduce)
