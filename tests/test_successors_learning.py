@@ -1,6 +1,6 @@
 """The successors' claim on the Table 1 game (paper budget: 10 fixed seeds, eps = 1, 20,000
-steps): QPLEX (Wang et al., 2021, Section 4.1) and OW-QMIX / CW-QMIX (Rashid et al., 2020,
-Section 6.1) pick the optimum (A, A) in most seeds, at their papers' settings.
+steps): QPLEX (Wang et al., 2021) and OW-QMIX / CW-QMIX (Rashid et al., 2020), whose experiments
+include this payoff, pick the optimum (A, A) in most seeds, at their papers' settings.
 
 Measured here (docs/algorithms.md): OW-QMIX and CW-QMIX 10/10; QPLEX 4/10, its failing seeds
 stuck with the agents' greedy action on a 0-payoff cell whose Q_tot and Q_tot(A, A) both sit

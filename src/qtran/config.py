@@ -79,7 +79,7 @@ class QmixConfig:
 
 @dataclass
 class QplexConfig:
-    # QPLEX (Wang et al., 2021), Section 3.2 and Eq. 11: width of the networks that give w_i(s),
+    # QPLEX (Wang et al., 2021), Section 3 (transformation and attention): width of the networks that give w_i(s),
     # b_i(s) and the attention parts, and the number of attention heads K. The paper does not
     # print them; these are the authors' released settings (adv_hypernet_embed 64 with 2-layer
     # networks, num_kernel 4, as carried in PyMARL2's qplex.yaml).
@@ -89,11 +89,11 @@ class QplexConfig:
 
 @dataclass
 class WqmixConfig:
-    # Weighted QMIX (Rashid et al., 2020), Section 4: the weight alpha in (0, 1] given to the
+    # Weighted QMIX (Rashid et al., 2020), the weightings' section (4): the weight alpha in (0, 1] given to the
     # joint actions outside the weighting's condition. 0.1 is the authors' setting (PyMARL2's
     # ow_qmix.yaml / cw_qmix.yaml: "w: 0.1 # alpha in the paper"); alpha = 1 is plain QMIX.
     alpha: float = 0.1
-    # Section 5: the unrestricted Q-hat* is a feed-forward network of the state and separate
+    # The deep RL algorithm's section (5): the unrestricted Q-hat* is a feed-forward network of the state and separate
     # agents' utilities; 3 hidden ReLU layers of this width plus a state value V(s), as in the
     # authors' code (central_mixing_embed_dim 256).
     central_hidden: int = 256

@@ -1,25 +1,26 @@
 """QPLEX (Wang et al., ICLR 2021, "Duplex Dueling Multi-Agent Q-Learning", Section 3).
 
 Each agent's Q_i is read in dueling form, V_i = max_u Q_i (over its available actions) and
-A_i = Q_i - V_i <= 0. The transformation (Section 3.2, Eq. 9) conditions both on the global
-state s:
+A_i = Q_i - V_i <= 0. The transformation (Section 3, the duplex dueling architecture)
+conditions both on the global state s:
 
     V_i(s) = w_i(s) V_i + b_i(s),   A_i(s, u_i) = w_i(s) A_i(u_i),   w_i(s) > 0,
 
-and the dueling mixing (Eq. 10) adds them up with positive importance weights:
+and the dueling mixing adds them up with positive importance weights:
 
     Q_tot(s, u) = sum_i V_i(s) + sum_i lambda_i(s, u) A_i(s, u_i),   lambda_i(s, u) > 0.
 
 Every A_i(s, u_i) is <= 0 and is 0 exactly at agent i's greedy action, so Q_tot is largest at
 the agents' greedy joint action whatever the networks' weights: IGM holds by construction
-(the paper's Proposition 2), and nothing restricts which greedy action can be represented
-(Theorem 1: the class is IGM-complete).
+(as the paper shows), and nothing restricts which greedy action can be represented (the
+paper proves its function class IGM-complete).
 
-lambda_i: the paper's multi-head attention (Eq. 11), lambda_i(s, u) = sum_k v_k(s) phi_ik(s)
-lambda_ik(s, u) with a positive key v_k = |f_k(s)| + eps per head and sigmoid gates phi_ik
-from the state and lambda_ik from the state and the one-hot joint action. We keep it rather
-than a simpler positive network because it is what the paper evaluates, it is cheap at these
-sizes, and a single-state game computes the state parts once per update anyway. Each of the
+lambda_i: the paper's multi-head attention (same section),
+lambda_i(s, u) = sum_k v_k(s) phi_ik(s) lambda_ik(s, u), with a positive key
+v_k = |f_k(s)| + eps per head and sigmoid gates phi_ik from the state and lambda_ik from the
+state and the one-hot joint action. We keep it rather than a simpler positive network because
+it is what the paper evaluates, it is cheap at these sizes, and a single-state game computes
+the state parts once per update anyway. Each of the
 three parts is a 2-layer network (state or state + joint action -> hidden ReLU -> out).
 
 Trained by ordinary TD on Q_tot: y = r + gamma Q_tot^-(s', u'), u' greedy on the agents (the
@@ -79,13 +80,14 @@ class QplexMixer(nn.Module):
 
 
 def importance(keys, gates, action_gates):
-    """lambda_i = sum_k v_k phi_ik lambda_ik > 0: [..., N] (Eq. 11)."""
+    """lambda_i = sum_k v_k phi_ik lambda_ik > 0: [..., N] (the paper's attention)."""
     return jnp.sum(keys[..., :, None] * gates * action_gates, axis=-2)
 
 
 def mix(values, advantages, transformed, action_gates):
-    """Eq. 9-10: sum_i (w_i V_i + b_i) + sum_i lambda_i w_i A_i, from the agents' V_i and A_i(u_i)
-    [..., N], `transform`'s outputs and `action_gates`' (leading axes broadcast)."""
+    """The transformation and the dueling mixing, sum_i (w_i V_i + b_i) + sum_i lambda_i w_i A_i,
+    from the agents' V_i and A_i(u_i) [..., N], `transform`'s outputs and `action_gates`'
+    (leading axes broadcast)."""
     w, b, keys, gates = transformed
     lam = importance(keys, gates, action_gates)
     return jnp.sum(w * values + b, axis=-1) + jnp.sum(lam * w * advantages, axis=-1)

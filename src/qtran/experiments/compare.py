@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qtran.errors import UserError
 from qtran.experiments import fig3, table1
 from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
 from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci, plot_curves
@@ -95,13 +96,19 @@ def draw(out: str | Path) -> list[Path]:
     out = Path(out)
     manifest = read_manifest(out) or {}
     games, algos = manifest.get("games", list(GAMES)), manifest.get("algos", list(ALGOS))
+    if not all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (games, algos)):
+        raise UserError(f"{out / 'experiment.json'}: games and algos must be lists of names")
     summaries = load_summaries(out, [f"{g}/{a}" for g in games for a in algos])
     rows, references = {}, {}
     for g in games:
         found = {a: summaries[f"{g}/{a}"] for a in algos if f"{g}/{a}" in summaries}
-        if found:
-            rows[g] = {a: row(s, g) for a, s in found.items()}
-            references[g] = next(iter(found.values()))["env_reference"]["optimum"]
+        try:
+            if found:
+                rows[g] = {a: row(s, g) for a, s in found.items()}
+                references[g] = float(next(iter(found.values()))["env_reference"]["optimum"])
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise UserError(f"{out / g}: a run's summary.json lacks what the comparison reads "
+                            f"({type(err).__name__}: {err})") from None
     (out / "compare.md").write_text(table(rows, references))
     write_json(out / "compare.json", rows)
     written = [out / "compare.md", out / "compare.json"]
@@ -110,7 +117,8 @@ def draw(out: str | Path) -> list[Path]:
         refs = {"global optimum": ref["optimum"]}
         if ref.get("pitfall") is not None:
             refs["pitfall (local optimum)"] = ref["pitfall"]
-        written += plot_curves({a: summaries[f"mgs/{a}"]["eval_curve"] for a in rows["mgs"]}, out / "mgs", TITLES["mgs"],
+        curves = {a: summaries[f"mgs/{a}"]["eval_curve"] for a in rows["mgs"]}
+        written += plot_curves(curves, out / "mgs", TITLES["mgs"],
                     references=refs, caption="Evaluation: greedy joint action of every agent from its own Q_i.",
                     missing=[a for a in algos if a not in rows["mgs"]])
     return written
