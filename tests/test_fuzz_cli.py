@@ -297,7 +297,7 @@ MISTAKES = ["zz_not_a_setting=1", "workers=0", "workers=x", "algo=vdn", "env=mat
 
 
 @FUZZ
-@given(what=st.one_of(st.sampled_from(["table1", "fig2", "fig3", "fig4"]), st.text(max_size=6)),
+@given(what=st.one_of(st.sampled_from(["table1", "fig2", "fig3", "fig4", "compare"]), st.text(max_size=6)),
        args=st.lists(overrides, max_size=4), mistake=st.sampled_from(MISTAKES), where=st.integers(0, 4))
 @example(what="-\r0", args=[], mistake="zz_not_a_setting=1", where=0)
 def test_reproduce_refuses_mistakes_before_training(what, args, mistake, where):
@@ -320,7 +320,7 @@ run_files = st.fixed_dictionaries({}, optional={
         ["{}", "[]", '{"seeds": 3}', '{"seeds": [0], "algo": "vdn", "env": "matrix"}', "null", "{", SUMMARY,
          SUMMARY.replace('"seeds": [0, 1]', '"seeds": [0]'), SUMMARY.replace("[0.5, 1.0]", '["a", 1]')])),
     "experiment.json": st.one_of(st.text(max_size=20), st.sampled_from(
-        ['{"experiment": "fig3"}', '{"experiment": "table1"}', '{"experiment": 5}', "[]", "{",
+        ['{"experiment": "fig3"}', '{"experiment": "table1"}', '{"experiment": "compare", "games": 3}', '{"experiment": 5}', "[]", "{",
          '{"experiment": "fig4", "pieces": 5, "budget": [1]}'])),
     "params.npz": st.binary(max_size=30),
 })

@@ -1,9 +1,9 @@
 """The `qtran` command.
 
-    qtran train algo=<iql|vdn|qmix|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
+    qtran train algo=<iql|vdn|qmix|ow-qmix|cw-qmix|qplex|qtran-base|qtran-alt> env=matrix env.payoff=<table1|FILE>
                 seeds=<int> steps=<int> out=<dir> [key=value ...] [--overwrite]
                                          an out= holding a run is refused unless --overwrite
-    qtran reproduce <table1|fig2|fig3|fig4> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
+    qtran reproduce <table1|fig2|fig3|fig4|compare> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
     qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [out=<dir>]
                                          train any pieces of Figure 4; again on the same out: the rest
     qtran reproduce fig3 [design=single|per_run|per_episode] [out=<dir>]
@@ -108,6 +108,7 @@ EXPERIMENTS = {
     "fig2": "Figure 2: Q_jt and Q'_jt of QTRAN-base and -alt on the 21x21 game climb21",
     "fig3": "Figure 3: Gaussian squeeze (3a, 3b) and multi-domain GS (3c), five algorithms",
     "fig4": "Figure 4: predator-prey, N = 2 and 4, P = 0.5, 1.0, 1.5, four algorithms (below)",
+    "compare": "every algorithm, QPLEX and weighted QMIX included, x 10 seeds on four matrix games and MGS",
 }
 
 
@@ -135,6 +136,11 @@ def cmd_reproduce(args) -> int:
         fig3.run(rest_overrides, out=out, workers=workers, design=design, panels=panels, algos=algos)
         print((Path(out) / "final_rewards.md").read_text(), end="")
         print("\n" + (Path(out) / "claims.md").read_text(), end="")
+    elif args.what == "compare":
+        from qtran.experiments import compare
+
+        compare.run(overrides, out=out, workers=workers)
+        print((Path(out) / "compare.md").read_text(), end="")
     else:
         from qtran.experiments import fig4
 
@@ -339,7 +345,7 @@ def check_command(argv: list[str]) -> list[str]:
 
 def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
     """The overrides of every job `qtran reproduce <what> <overrides>` would train."""
-    from qtran.experiments import common, fig2, fig3, fig4, table1
+    from qtran.experiments import common, compare, fig2, fig3, fig4, table1
 
     if what not in EXPERIMENTS:
         raise UserError(f"unknown experiment {what!r}; available: {', '.join(EXPERIMENTS)}")
@@ -352,6 +358,8 @@ def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
     elif what == "fig3":
         design, panels, algos, rest = fig3.parse_options(rest)
         jobs = fig3.jobs(rest, panels, algos, design)
+    elif what == "compare":
+        jobs = compare.jobs(rest)
     else:
         module = table1 if what == "table1" else fig2
         jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in module.ALGOS}
@@ -383,7 +391,7 @@ Every command and what it writes: docs/cli.md."""
 def build_parser() -> argparse.ArgumentParser:
     from qtran import __version__
 
-    parser = _Parser(prog="qtran", description="QTRAN, VDN, QMIX and IQL in JAX.")
+    parser = _Parser(prog="qtran", description="QTRAN, QPLEX, weighted QMIX, QMIX, VDN and IQL in JAX.")
     parser.add_argument("--version", action="version", version=f"qtran {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("train", help="train one algorithm on one environment, seeds vmapped",

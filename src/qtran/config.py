@@ -79,6 +79,28 @@ class QmixConfig:
 
 
 @dataclass
+class QplexConfig:
+    # QPLEX (Wang et al., 2021), Section 3 (transformation and attention): width of the networks that give w_i(s),
+    # b_i(s) and the attention parts, and the number of attention heads K. The paper does not
+    # print them; these are the authors' released settings (adv_hypernet_embed 64 with 2-layer
+    # networks, num_kernel 4, as carried in PyMARL2's qplex.yaml).
+    hidden: int = 64
+    heads: int = 4
+
+
+@dataclass
+class WqmixConfig:
+    # Weighted QMIX (Rashid et al., 2020), the weightings' section (4): the weight alpha in (0, 1] given to the
+    # joint actions outside the weighting's condition. 0.1 is the authors' setting (PyMARL2's
+    # ow_qmix.yaml / cw_qmix.yaml: "w: 0.1 # alpha in the paper"); alpha = 1 is plain QMIX.
+    alpha: float = 0.1
+    # The deep RL algorithm's section (5): the unrestricted Q-hat* is a feed-forward network of the state and separate
+    # agents' utilities; 3 hidden ReLU layers of this width plus a state value V(s), as in the
+    # authors' code (central_mixing_embed_dim 256).
+    central_hidden: int = 256
+
+
+@dataclass
 class CheckpointConfig:
     # Chunks (evaluation intervals) between checkpoints of the whole training state, for
     # `qtran resume`; 0 turns checkpoints off. One is also written at the end.
@@ -125,6 +147,8 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     qtran: QtranConfig = field(default_factory=QtranConfig)
     qmix: QmixConfig = field(default_factory=QmixConfig)
+    qplex: QplexConfig = field(default_factory=QplexConfig)
+    wqmix: WqmixConfig = field(default_factory=WqmixConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     # Spread the runs (seeds) over every local device with JAX sharding when there are several.
     # (Accelerators, or on a CPU one device per core: qtran.runtime; the largest device count
@@ -279,7 +303,8 @@ def validate(cfg: DictConfig) -> None:
         need(len(cfg.env_values) >= 1, "env_values must hold at least one value")
         need(all(math.isfinite(v) for v in cfg.env_values), "env_values must be finite numbers")
     for key in ("n_envs", "batch_size", "buffer_size", "target_update_interval", "agent.hidden",
-                "qtran.hidden", "qmix.embed", "qmix.hypernet_hidden", "eval.episodes"):
+                "qtran.hidden", "qmix.embed", "qmix.hypernet_hidden", "eval.episodes", "qplex.hidden", "qplex.heads",
+                "wqmix.central_hidden"):
         value = OmegaConf.select(cfg, key)
         need(value >= 1, f"{key} must be at least 1, got {value}")
     need(cfg.checkpoint.every >= 0, f"checkpoint.every must be non-negative, got {cfg.checkpoint.every}")
@@ -309,6 +334,7 @@ def validate(cfg: DictConfig) -> None:
     need(cfg.qtran.td_target in ("paper", "code"),
          f"qtran.td_target must be paper or code, got {cfg.qtran.td_target!r}")
     need(cfg.qtran.lambda_opt >= 0 and cfg.qtran.lambda_nopt >= 0, "qtran lambdas must be non-negative")
+    need(0.0 < cfg.wqmix.alpha <= 1.0, f"wqmix.alpha must be in (0, 1], got {cfg.wqmix.alpha}")
     need(cfg.qmix.hypernet_layers in (1, 2), f"qmix.hypernet_layers must be 1 or 2, got {cfg.qmix.hypernet_layers}")
 
 

@@ -17,8 +17,12 @@ ALGO_COLORS = {
     "vdn": "#2ca02c",
     "qmix": "#ff7f0e",
     "iql": "#7f7f7f",
+    "qplex": "#9467bd",
+    "ow-qmix": "#8c564b",
+    "cw-qmix": "#e377c2",
 }
-ALGO_LABELS = {"qtran-base": "QTRAN-base", "qtran-alt": "QTRAN-alt", "vdn": "VDN", "qmix": "QMIX", "iql": "IQL"}
+ALGO_LABELS = {"qtran-base": "QTRAN-base", "qtran-alt": "QTRAN-alt", "vdn": "VDN", "qmix": "QMIX", "iql": "IQL",
+               "qplex": "QPLEX", "ow-qmix": "OW-QMIX", "cw-qmix": "CW-QMIX"}
 INTERVAL_METHOD = "95% Student-t confidence interval of the mean over seeds"
 
 

@@ -44,6 +44,10 @@ def redraw(run_dirs: list[str], out: str | None = None) -> list[Path]:
             from qtran.experiments import fig4
 
             written += fig4.draw(d)
+        elif kind == "compare":
+            from qtran.experiments import compare
+
+            written += compare.draw(d)
         elif kind == "table1":
             from qtran.experiments import table1
 

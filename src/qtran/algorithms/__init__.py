@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qtran.algorithms import iql, qmix, qtran_alt, qtran_base, vdn
+from qtran.algorithms import iql, qmix, qplex, qtran_alt, qtran_base, vdn, weighted_qmix
 from qtran.algorithms.base import Algorithm, Batch
 from qtran.networks import Agents
 
@@ -12,6 +12,9 @@ ALGORITHMS = {
     "vdn": vdn.make,
     "qmix": qmix.make,
     "iql": iql.make,
+    "qplex": qplex.make,
+    "ow-qmix": weighted_qmix.make_ow,
+    "cw-qmix": weighted_qmix.make_cw,
 }
 
 
