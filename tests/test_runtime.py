@@ -131,7 +131,7 @@ def test_experiment_jobs_train_on_one_device_unless_told(tmp_path):
 
 
 def test_importing_qtran_leaves_jax_unstarted_and_the_api_uses_the_cores(tmp_path):
-    script = ("import sys, jax, qtran, qtran.cli, qtran.sweep, qtran.replay_run, qtran.experiments.table1\n"
+    script = ("import sys, jax, qtran, qtran.cli, qtran.sweep, qtran.saved_policy, qtran.experiments.table1\n"
               "from jax._src import xla_bridge\n"
               "assert not xla_bridge.backends_are_initialized(), 'importing qtran started JAX'\n"
               "s = qtran.train(sys.argv[1:])\n"

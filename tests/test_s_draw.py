@@ -165,7 +165,7 @@ def test_fast_path_equals_slow_path_with_s_per_run(algo, per_run):
 
 def test_a_saved_per_run_policy_replays_with_its_own_s(per_run):
     """`qtran eval` and `qtran render` reset a saved run as the trainer did: with its own s."""
-    from qtran.replay_run import load_policy
+    from qtran.saved_policy import load_policy
 
     _, summary = per_run[0]
     for run in range(len(summary["seeds"])):

@@ -212,10 +212,29 @@ def cmd_fig3_claims(args) -> int:
     return 0
 
 
-def cmd_claims(args) -> int:
-    from qtran.experiments import claims
+def claims_report(out: str | Path) -> str:
+    """The claims table of an experiment directory whose experiment.json names fig3 or fig4."""
+    from qtran.experiments.common import read_manifest
 
-    print(claims.report(args.out_dir), end="")
+    out = Path(out)
+    if not out.is_dir():
+        raise UserError(f"not a directory: {out}")
+    manifest = read_manifest(out)
+    experiment = None if manifest is None else manifest.get("experiment")
+    if experiment == "fig3":
+        from qtran.experiments import fig3_claims
+
+        return fig3_claims.report(out)
+    if experiment == "fig4" or (manifest is None and any((out / n).is_dir() for n in ("n2", "n4"))):
+        from qtran.experiments import fig4_claims
+
+        return fig4_claims.report(out)
+    what = "no experiment.json" if manifest is None else f"experiment {experiment!r}"
+    raise UserError(f"{out}: {what}; claims tables exist for fig3 and fig4 directories")
+
+
+def cmd_claims(args) -> int:
+    print(claims_report(args.out_dir), end="")
     return 0
 
 
@@ -223,7 +242,7 @@ def cmd_render(args) -> int:
     import jax
 
     from qtran import render
-    from qtran.replay_run import load_policy
+    from qtran.saved_policy import load_policy
     from qtran.rollout import play
 
     cfg, env, algo, params, reset, seed = load_policy(args.run_dir, args.run)
@@ -244,7 +263,7 @@ def cmd_eval(args) -> int:
     import numpy as np
 
     from qtran.plots import INTERVAL_METHOD, format_mean_ci
-    from qtran.replay_run import evaluate_saved
+    from qtran.saved_policy import evaluate_saved
     from qtran.results import run_groups
 
     if args.episodes < 1:
@@ -266,7 +285,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from qtran.plotting import redraw
+    from qtran.redraw import redraw
 
     for path in redraw(args.run_dirs, out=args.out):
         print(path)

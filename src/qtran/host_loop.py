@@ -41,6 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from qtran.algorithms import Algorithm, Batch, make_algorithm
+from qtran.chunk_metrics import chunk_means
 from qtran.config import make_config
 from qtran.envs import Env, make_env
 from qtran.errors import UserError
@@ -213,7 +214,6 @@ def _stack(per_iter: list[dict]) -> dict[str, np.ndarray]:
 def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
              position: int | None = None):
     """`qtran.run.fit` for a host-side environment: (final run-batched TrainState, summary)."""
-    from qtran.run import _chunk_means  # late: qtran.run dispatches here
 
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
@@ -260,7 +260,7 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
                 states, metrics = host.iteration(states, it, seeds)
                 per_iter.append(metrics)
             step = min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter
-            returns = evaluate(c + 1, step, _chunk_means(_stack(per_iter)))
+            returns = evaluate(c + 1, step, chunk_means(_stack(per_iter)))
             bar.update(step - bar.n)
             bar.set_postfix(eval_return=f"{returns.mean():.3g}")
     finally:

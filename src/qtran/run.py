@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from qtran.algorithms import make_algorithm
+from qtran.chunk_metrics import LOSS_KEYS, chunk_means
 from qtran.checkpoint import header as ckpt_header
 from qtran.checkpoint import history as ckpt_history
 from qtran.checkpoint import list_checkpoints, load_latest, restore, save
@@ -29,7 +30,6 @@ from qtran.runtime import describe_devices
 from qtran.runtime import setup as setup_jax
 from qtran.train import Trainer, table_function
 
-LOSS_KEYS = ("loss", "loss_td", "loss_opt", "loss_nopt")
 CHECKPOINTS = "checkpoints"  # sub-directory of a run directory
 MAX_TABLE_CELLS = 4096  # joint Q tables (|U|^N cells) only for games this small
 
@@ -39,21 +39,6 @@ def save_table_history(path, steps: list[int], snapshots: list[dict], ids: dict 
     seeds and env values, `results.run_ids`) (no pickle)."""
     arrays = {name: np.stack([s[name] for s in snapshots]) for name in snapshots[0]}
     np.savez_compressed(path, steps=np.asarray(steps), **(ids or {}), **arrays)
-
-
-def _chunk_means(metrics: dict) -> dict[str, np.ndarray]:
-    """Per-seed means over the iterations of a chunk that ran (and, for losses, updated)."""
-    active = np.asarray(metrics["active"])[:, None]
-    trained = np.asarray(metrics["trained"]) & active
-    out = {}
-    for name in ("train_return", "epsilon") + LOSS_KEYS:
-        if name not in metrics:
-            continue
-        values = np.asarray(metrics[name], dtype=float)
-        use = trained if name in LOSS_KEYS else np.broadcast_to(active, values.shape)
-        count = use.sum(0)
-        out[name] = np.where(count > 0, (values * use).sum(0) / np.maximum(count, 1), np.nan)
-    return out
 
 
 def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
@@ -224,7 +209,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
                                        f"{min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter}"
                                        f"{where}")
             step = min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter
-            returns = evaluate(c + 1, step, _chunk_means(metrics))
+            returns = evaluate(c + 1, step, chunk_means(metrics))
             done = (c, states, len(history.steps))
             if (c + 1) % max(cfg.checkpoint.every, 1) == 0 or c == sched.n_chunks - 1:
                 checkpoint(*done)

@@ -116,24 +116,3 @@ def checked_manifest(out: Path, experiment: str) -> dict | None:
     if manifest is not None and manifest.get("experiment") != experiment:
         raise UserError(f"{out} holds experiment {manifest.get('experiment')!r}, not {experiment}")
     return manifest
-
-
-def report(out: str | Path) -> str:
-    """The claims table of an experiment directory whose experiment.json names fig3 or fig4."""
-    from qtran.experiments.common import read_manifest
-
-    out = Path(out)
-    if not out.is_dir():
-        raise UserError(f"not a directory: {out}")
-    manifest = read_manifest(out)
-    experiment = None if manifest is None else manifest.get("experiment")
-    if experiment == "fig3":
-        from qtran.experiments import fig3_claims
-
-        return fig3_claims.report(out)
-    if experiment == "fig4" or (manifest is None and any((out / n).is_dir() for n in ("n2", "n4"))):
-        from qtran.experiments import fig4_claims
-
-        return fig4_claims.report(out)
-    what = "no experiment.json" if manifest is None else f"experiment {experiment!r}"
-    raise UserError(f"{out}: {what}; claims tables exist for fig3 and fig4 directories")
