@@ -359,7 +359,7 @@ def check_command(argv: list[str]) -> list[str]:
         return [] if args.payoff in PRESETS else [args.payoff]
     if args.command == "plot":
         return list(args.run_dirs)
-    return [args.out_dir if args.command == "fig4-claims" else args.run_dir]
+    return [args.out_dir if args.command in ("fig4-claims", "fig3-claims", "claims") else args.run_dir]
 
 
 def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
