@@ -110,7 +110,7 @@ class CheckpointConfig:
 
 @dataclass
 class Config:
-    algo: str = "qtran-base"  # iql, vdn, qmix, qtran-base or qtran-alt
+    algo: str = "qtran-base"  # qtran-base, qtran-alt, vdn, qmix, iql, qplex, ow-qmix or cw-qmix
     env: Any = None  # filled with the chosen family's config dataclass
     seeds: int = 1  # number of seeds, trained together as one vmapped batch
     seed: int = 0  # first seed; the run uses seed, seed+1, ..., seed+seeds-1
