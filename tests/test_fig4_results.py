@@ -1,0 +1,66 @@
+"""The Figure 4 pieces that ship in docs/results/fig4/: each piece experiment.json records has its
+small files and no checkpoints, the claims and final-reward tables regenerated from them are the
+committed ones, the README quotes the current claims verdicts, and `qtran plot` redraws all six
+panels from a copy. Seconds, no training."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qtran.cli import main
+from qtran.experiments import fig4, fig4_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results" / "fig4"
+SMALL_FILES = ("summary.json", "metrics.csv", "config.yaml", "eval_episodes.npz", "params.npz")
+
+
+def pieces() -> dict:
+    data = json.loads((RESULTS / "experiment.json").read_text())
+    assert data["experiment"] == "fig4" and data["pieces"], "docs/results/fig4 records no piece"
+    return data["pieces"]
+
+
+@pytest.mark.parametrize("piece", sorted(pieces()))
+def test_every_recorded_piece_ships_small_files_only(piece):
+    run = RESULTS / piece
+    for name in SMALL_FILES:
+        assert (run / name).is_file(), f"missing {run / name}"
+    assert not (run / "checkpoints").exists() and not (run / "tb").exists(), f"{run}: only small files ship"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == pieces()[piece]["steps"]
+    assert sorted(set(summary["env_values"])) == list(fig4.PENALTIES)
+
+
+def test_no_unrecorded_piece_lies_beside_them():
+    found = {f"{n.name}/{a.name}" for n in RESULTS.glob("n[24]") for a in n.iterdir() if a.is_dir()}
+    assert found == set(pieces())
+
+
+def test_tables_regenerate_from_the_run_files(tmp_path):
+    assert fig4_claims.report(RESULTS) == (RESULTS / "claims.md").read_text()
+    copy = tmp_path / "fig4"
+    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("*.png", "*.svg", "*.txt", "*.md"))
+    assert main(["plot", str(copy)]) == 0
+    for n in fig4.SETTINGS:
+        for p in fig4.PENALTIES:
+            assert (copy / f"fig4_{n}_p{p}.png").stat().st_size > 10_000
+    for name in ("claims.md", "final_rewards.md"):
+        assert (copy / name).read_text() == (RESULTS / name).read_text(), name
+
+
+def test_the_readme_quotes_the_current_verdicts():
+    """Each claim row the README's Figure 4 table names carries the verdict claims.md gives it."""
+    readme = (ROOT / "README.md").read_text()
+    verdicts = {}
+    for line in (RESULTS / "claims.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 2 and cells[1][:1].isdigit():
+            verdicts[cells[1]] = cells[-2].strip("*")
+    quoted = [line for line in readme.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in verdicts]
+    assert quoted, "the README shows no Figure 4 claim row"
+    for line in quoted:
+        number, verdict = line.split("|")[1].strip(), line.split("|")[3].strip()
+        assert verdict.startswith(verdicts[number]), (number, verdict, verdicts[number])
