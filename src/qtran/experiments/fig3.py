@@ -20,11 +20,11 @@ from pathlib import Path
 from qtran.experiments.common import (
     build_configs, comma_choices, final_reward_table, load_summaries, read_manifest, run_jobs, write_manifest,
 )
+from qtran.experiments.fig3_layout import ALGOS, DESIGN_TEXT, PANELS
 from qtran.errors import UserError
 from qtran.plots import plot_curves
 from qtran.results import marl_eval_export, prepare_run_dir
 
-ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 COMMON = ["env=gaussian_squeeze", "env.setting=paper", "env.obs=all", "seeds=10",
           "steps=10000", "buffer_size=10000", "target_update_interval=3000", "warmup_steps=320",
           "eval.interval=500"]
@@ -41,14 +41,6 @@ DESIGNS = {
     # the released code: a fresh s every episode
     "per_episode": ["env.s_seed=null", "env.s_draw=per_episode", f"steps={PER_EPISODE_STEPS}",
                     f"eval.interval={PER_EPISODE_STEPS // 40}"],
-}
-DESIGN_TEXT = {"single": "s drawn once (s_seed=2), the same for every run",
-               "per_run": "s drawn once per run from its seed",
-               "per_episode": "s re-drawn every episode"}
-PANELS = {
-    "fig3a": ("Figure 3a: GS, epsilon annealed 1.0 -> 0.1", ["env.domains=gs"]),
-    "fig3b": ("Figure 3b: GS, full exploration (epsilon = 1)", ["env.domains=gs", "eps.start=1", "eps.end=1"]),
-    "fig3c": ("Figure 3c: MGS, all s_i equal", ["env.domains=mgs", "env.equal_s=true"]),
 }
 
 

@@ -39,6 +39,7 @@ from qtran.errors import UserError
 from qtran.experiments.claims import (
     ALPHA, NOT_RUN, Row, checked_manifest, describe, earlier, finals, first_step, rows_markdown, step_text, verdict, welch_p,
 )
+from qtran.experiments.fig3_layout import ALGOS, DESIGN_TEXT, PANELS
 from qtran.plots import ALGO_LABELS as LABELS
 
 REACH = 0.9  # share of the run's best reward that counts as reaching the optimum
@@ -279,7 +280,6 @@ def load(out: str | Path) -> tuple[dict, dict, dict[str, list[int]], str]:
     """Curves, references, the steps of each panel's finished runs, and the design, of a
     Figure 3 directory (<out>/<panel>/<algo>/summary.json)."""
     from qtran.experiments.common import read_manifest
-    from qtran.experiments.fig3 import ALGOS, PANELS
     from qtran.results import read_summary
 
     out = Path(out)
@@ -314,8 +314,6 @@ def design_of_env(env_names: list[str]) -> str:
 
 
 def budget_texts(steps: dict[str, list[int]], design: str) -> dict[str, str]:
-    from qtran.experiments.fig3 import DESIGN_TEXT
-
     return {p: (" / ".join(f"{s:,} steps" for s in sorted(set(v))) + f", {DESIGN_TEXT.get(design, design)}"
                 if v else "not run") for p, v in steps.items()}
 

@@ -42,11 +42,10 @@ from qtran.errors import UserError
 from qtran.experiments.common import (
     JOB_DEFAULTS, build_configs, comma_choices, final_reward_table, read_manifest, write_manifest,
 )
+from qtran.experiments.fig4_layout import ALGOS, PENALTIES, split_by_value  # noqa: F401 (read as fig4.split_by_value)
 from qtran.plots import ALGO_LABELS, plot_curves
 from qtran.results import prepare_run_dir, read_summary
 
-ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix")
-PENALTIES = (0.5, 1.0, 1.5)
 SETTINGS = {"n2": ["env.agents=2", "env.prey=1", "env.grid=5"], "n4": ["env.agents=4", "env.prey=2", "env.grid=7"]}
 # tensorboard=false: the events would be deleted with the checkpoints once a piece finishes.
 COMMON = ["env=predator_prey", "seeds=5", "gamma=0.99", "adam_eps=1.5e-4", "batch_size=32",
@@ -231,14 +230,6 @@ def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> 
     if errors:
         raise errors[0]
     return results
-
-
-def split_by_value(summary: dict) -> dict[float, dict]:
-    """One batched run's curves, split per environment value: {P: {"steps", "returns"[E, seeds]}}."""
-    values = np.asarray(summary["env_values"])
-    returns = np.asarray(summary["eval_curve"]["returns"])
-    return {float(v): {"steps": summary["eval_curve"]["steps"], "returns": returns[:, values == v]}
-            for v in dict.fromkeys(values.tolist())}
 
 
 def final_table(curves: dict) -> str:

@@ -30,7 +30,7 @@ from qtran.experiments.claims import (  # noqa: F401 (finals, interval, above: t
     ALPHA, DOES_NOT_SHOW, NOT_RUN, SHOWS, Row, above, cell, checked_manifest, describe, earlier, finals, first_step, interval,
     percent, rows_markdown, step_text, welch_p,
 )
-from qtran.experiments.fig4 import ALGOS, PENALTIES, split_by_value
+from qtran.experiments.fig4_layout import ALGOS, PENALTIES, split_by_value
 from qtran.plots import ALGO_LABELS as LABELS
 
 NEAR_ZERO = 1.0  # team reward per episode; about one catch per 100-step episode
