@@ -10,7 +10,9 @@ import pytest
 
 from qtran.cli import main
 from qtran.experiments import fig3, fig3_claims
+from qtran.errors import UserError
 from qtran.experiments.claims import DOES_NOT_SHOW, NOT_RUN, SHOWS
+from qtran.experiments.common import load_summaries
 
 STEPS = [0, 2500, 5000, 7500, 10_000]
 OFFSETS = np.array([-0.1, -0.05, 0.0, 0.05, 0.1])  # per seed, mean 0
@@ -140,6 +142,27 @@ def test_claims_cli_prints_the_table_and_keeps_fig4_claims(tmp_path, capsys):
         assert "| 3b.2 |" in text and "**not run**" in text
     assert main(["fig4-claims", str(out)]) == 2
     assert "not fig4" in capsys.readouterr().err
+
+
+def test_claims_cli_on_a_directory_without_runs_says_not_run(tmp_path, capsys):
+    out = tmp_path / "f3"
+    out.mkdir()
+    (out / "experiment.json").write_text(json.dumps({"experiment": "fig3", "design": "per_run"}))
+    assert main(["claims", str(out)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 3")]
+    assert len(rows) == len(fig3_claims.CLAIMS) and all(row.endswith("| **not run** |") for row in rows)
+
+
+def test_load_summaries_needs_a_finished_run_unless_told_not_to(tmp_path):
+    out = write_fig3_dir(tmp_path / "f3", {"fig3c": {"qmix": PAPER_LIKE["fig3c"]["qmix"],
+                                                     "vdn": PAPER_LIKE["fig3c"]["vdn"]}})
+    names = [f"{p}/{a}" for p in fig3.PANELS for a in fig3.ALGOS]
+    for required in (True, False):  # in the order of the names asked for, not of the disk
+        found = load_summaries(out, names, required=required)
+        assert list(found) == ["fig3c/vdn", "fig3c/qmix"] and found["fig3c/qmix"]["algo"] == "qmix"
+    assert load_summaries(out, ["fig3a/vdn"], required=False) == {}
+    with pytest.raises(UserError, match="no finished runs"):
+        load_summaries(out, ["fig3a/vdn"])
 
 
 def _no_curve(summary):

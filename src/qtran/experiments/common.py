@@ -114,12 +114,15 @@ def read_manifest(out: str | Path) -> dict | None:
     return manifest
 
 
-def load_summaries(out: Path, names) -> dict[str, dict]:
+def load_summaries(out: Path, names, required: bool = True) -> dict[str, dict]:
+    """{name: summary} of the runs out/<name> that have finished, in the order of `names`.
+    Nothing finished raises UserError when `required`; else it gives {} (a claims table still
+    has to say "not run")."""
     found = {}
     for name in names:
         if (out / name / "summary.json").is_file():
             found[name] = read_summary(out / name)
-    if not found:
+    if required and not found:
         raise UserError(f"no finished runs under {out}")
     return found
 

@@ -279,26 +279,23 @@ def _check_curve(summary: dict, where) -> dict:
 def load(out: str | Path) -> tuple[dict, dict, dict[str, list[int]], str]:
     """Curves, references, the steps of each panel's finished runs, and the design, of a
     Figure 3 directory (<out>/<panel>/<algo>/summary.json)."""
-    from qtran.experiments.common import read_manifest
-    from qtran.results import read_summary
+    from qtran.experiments.common import load_summaries, read_manifest
 
     out = Path(out)
     manifest = read_manifest(out) or {}
     curves, refs, steps, names = {}, {}, {p: [] for p in PANELS}, []
-    for panel in PANELS:
-        for algo in ALGOS:
-            run_dir = out / panel / algo
-            if not (run_dir / "summary.json").is_file():
-                continue
-            summary = read_summary(run_dir)
-            if not isinstance(summary.get("seeds"), list) or not summary["seeds"]:
-                raise UserError(f"{run_dir / 'summary.json'}: no seeds")
-            summary = completed(summary, run_dir)
-            names.append(summary["env"])
-            curves[(panel, algo)] = _check_curve(summary, run_dir / "summary.json")
-            refs[(panel, algo)] = reference_of(summary, panel, run_dir / "summary.json")
-            if _number(summary.get("steps")):
-                steps[panel].append(int(summary["steps"]))
+    finished = load_summaries(out, [f"{p}/{a}" for p in PANELS for a in ALGOS], required=False)
+    for name, summary in finished.items():
+        panel, algo = name.split("/")
+        run_dir = out / name
+        if not isinstance(summary.get("seeds"), list) or not summary["seeds"]:
+            raise UserError(f"{run_dir / 'summary.json'}: no seeds")
+        summary = completed(summary, run_dir)
+        names.append(summary["env"])
+        curves[(panel, algo)] = _check_curve(summary, run_dir / "summary.json")
+        refs[(panel, algo)] = reference_of(summary, panel, run_dir / "summary.json")
+        if _number(summary.get("steps")):
+            steps[panel].append(int(summary["steps"]))
     design = manifest.get("design") or design_of_env(names)
     return curves, refs, steps, str(design)
 

@@ -263,25 +263,22 @@ def _updates_per_step(run_dir: Path) -> float | None:
 def load(out: str | Path) -> tuple[dict, dict[str, list[dict]]]:
     """Curves {(n, P, algo): curve} of every finished run under `out` (<out>/<n2|n4>/<algo>/),
     and per setting the budgets its finished runs were trained with."""
-    from qtran.experiments.common import read_manifest
-    from qtran.results import read_summary
+    from qtran.experiments.common import load_summaries, read_manifest
 
     out = Path(out)
     manifest = read_manifest(out) or {}
     recorded = manifest.get("pieces") if isinstance(manifest.get("pieces"), dict) else {}
     curves, budgets = {}, {n: [] for n in PAPER_STEPS}
-    for n in PAPER_STEPS:
-        for algo in ALGOS:
-            run_dir = out / n / algo
-            if not (run_dir / "summary.json").is_file():
-                continue
-            summary = read_summary(run_dir)
-            _check_batched(summary, run_dir / "summary.json")
-            for p, curve in split_by_value(summary).items():
-                curves[(n, p, algo)] = curve
-            piece = recorded.get(f"{n}/{algo}") if isinstance(recorded.get(f"{n}/{algo}"), dict) else {}
-            budgets[n].append({"budget": piece.get("budget", manifest.get("budget", "?")),
-                               "steps": summary["steps"], "updates_per_step": _updates_per_step(run_dir)})
+    finished = load_summaries(out, [f"{n}/{a}" for n in PAPER_STEPS for a in ALGOS], required=False)
+    for name, summary in finished.items():
+        n, algo = name.split("/")
+        run_dir = out / name
+        _check_batched(summary, run_dir / "summary.json")
+        for p, curve in split_by_value(summary).items():
+            curves[(n, p, algo)] = curve
+        piece = recorded.get(name) if isinstance(recorded.get(name), dict) else {}
+        budgets[n].append({"budget": piece.get("budget", manifest.get("budget", "?")),
+                           "steps": summary["steps"], "updates_per_step": _updates_per_step(run_dir)})
     return curves, budgets
 
 
