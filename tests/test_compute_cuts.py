@@ -104,7 +104,9 @@ def test_single_state_cuts_same_loss_and_gradients(game, switches, algo):
     assert_same(results)
 
 
-@pytest.mark.parametrize("algo", [a if a in ("qtran-base", "qtran-alt") else pytest.param(a, marks=pytest.mark.slow)
+# CW-QMIX is fast here because this is where its Q-hat*(u_hat) row is appended to the
+# per-sample rows (64 joint actions, 16 samples); on Table 1 it is gathered from the table.
+@pytest.mark.parametrize("algo", [a if a in ("qtran-base", "qtran-alt", "cw-qmix") else pytest.param(a, marks=pytest.mark.slow)
                                   for a in ALGORITHMS])
 def test_three_agents_random_payoff(algo, tmp_path):
     """A 3-agent game no preset has: 4 x 4 x 4, Gaussian payoffs."""
@@ -178,3 +180,26 @@ def test_per_joint_action_gathers_what_per_sample_computes(n_agents, n_actions, 
     fn = lambda u: jnp.tanh(weights[jnp.arange(n_agents), u].sum(-2))  # noqa: E731  a joint feature
     actions = jax.random.randint(jax.random.PRNGKey(1), (batch, 1, n_agents), 0, n_actions)
     np.testing.assert_allclose(per_joint_action(fn, actions, n_actions), fn(actions), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_agents, n_actions, batch", [(2, 3, 32), (3, 2, 5), (2, 21, 32)])
+def test_per_joint_action_and_at_gives_both_from_one_call(n_agents, n_actions, batch):
+    """The rows at the sampled actions and the row at one more joint action, from one call of
+    fn (table gathered, or the extra row appended), equal fn at each, on both sides of the
+    switch; fn runs exactly once."""
+    from qtran.algorithms.base import per_joint_action_and_at
+
+    weights = jax.random.normal(jax.random.PRNGKey(0), (n_agents, n_actions, 4))
+    calls = []
+
+    def fn(u):
+        calls.append(u.shape)
+        return jnp.tanh(weights[jnp.arange(n_agents), u].sum(-2))
+
+    actions = jax.random.randint(jax.random.PRNGKey(1), (batch, 1, n_agents), 0, n_actions)
+    extra = jax.random.randint(jax.random.PRNGKey(2), (n_agents,), 0, n_actions)
+    rows, at_extra = per_joint_action_and_at(fn, actions, extra, n_actions)
+    assert len(calls) == 1
+    assert rows.shape == (batch, 1, 4) and at_extra.shape == (4,)
+    np.testing.assert_allclose(rows, fn(actions), rtol=1e-6)
+    np.testing.assert_allclose(at_extra, fn(extra), rtol=1e-6)

@@ -141,17 +141,45 @@ def pick_rows(table: jax.Array, actions: jax.Array) -> jax.Array:
     return table[jnp.arange(table.shape[0]), actions]
 
 
+def joint_actions(n_agents: int, n_actions: int) -> jax.Array:
+    """Every joint action, [U^N, N], in row-major order (`joint_index` inverts it)."""
+    return jnp.stack([a.ravel() for a in jnp.indices((n_actions,) * n_agents)], axis=-1)
+
+
+def joint_index(actions: jax.Array, n_actions: int) -> jax.Array:
+    """The row of `joint_actions` that holds each joint action actions[..., N]."""
+    return jnp.ravel_multi_index(tuple(jnp.moveaxis(actions, -1, 0)), (n_actions,) * actions.shape[-1], mode="clip")
+
+
+def gathers_joint_table(actions: jax.Array, n_actions: int) -> bool:
+    """Whether the game has fewer joint actions (|U|^N) than the batch has samples, so a
+    function of the joint action is cheaper once per joint action than once per sample."""
+    return n_actions ** actions.shape[-1] < math.prod(actions.shape[:-1])
+
+
 def per_joint_action(fn: Callable[[jax.Array], jax.Array], actions: jax.Array, n_actions: int) -> jax.Array:
     """fn(actions[..., N]) -> [..., X] for a single-state game, where it depends on the joint
     action alone: when the game has fewer joint actions (|U|^N) than the batch has samples, fn
     runs once per joint action and each sample gathers its row (Table 1: 9 rows instead of 32);
     otherwise once per sample."""
-    n_agents = actions.shape[-1]
-    if n_actions**n_agents >= math.prod(actions.shape[:-1]):
+    if not gathers_joint_table(actions, n_actions):
         return fn(actions)
-    joint = jnp.stack([a.ravel() for a in jnp.indices((n_actions,) * n_agents)], axis=-1)  # [U^N, N]
-    index = jnp.ravel_multi_index(tuple(jnp.moveaxis(actions, -1, 0)), (n_actions,) * n_agents, mode="clip")
-    return fn(joint)[index]
+    return fn(joint_actions(actions.shape[-1], n_actions))[joint_index(actions, n_actions)]
+
+
+def per_joint_action_and_at(fn: Callable[[jax.Array], jax.Array], actions: jax.Array, extra: jax.Array,
+                            n_actions: int) -> tuple[jax.Array, jax.Array]:
+    """(`per_joint_action`(fn, actions), fn at one more joint action extra[N]) from one call of
+    fn: the extra row is gathered from the joint-action table where there is one, else appended
+    to the per-sample rows. A wide network then reads its weights once, not twice. Where the
+    caller stops the extra row's gradient, its zero cotangent adds exact zeros to the weights'
+    gradients."""
+    if gathers_joint_table(actions, n_actions):
+        table = fn(joint_actions(actions.shape[-1], n_actions))
+        return table[joint_index(actions, n_actions)], table[joint_index(extra, n_actions)]
+    lead = actions.shape[:-1]
+    rows = fn(jnp.concatenate([actions.reshape((-1, actions.shape[-1])), extra[None]], axis=0))
+    return rows[:-1].reshape(lead + rows.shape[1:]), rows[-1]
 
 
 def online_values(agents: Agents, params, batch: Batch, double_q: bool, single_state: bool = False) -> Online:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from qtran.algorithms.base import (
     Algorithm, chosen, greedy, masked_mean, next_step, one_input, online_values, per_joint_action,
-    single_state_cuts, td_target,
+    per_joint_action_and_at, single_state_cuts, td_target,
 )
 from qtran.algorithms.qmix import QMixer
 from qtran.networks import MLP, Agents
@@ -51,9 +51,10 @@ class CentralQ(nn.Module):
 
     @nn.compact
     def __call__(self, utilities, state):
-        state = jnp.broadcast_to(state, utilities.shape[:-1] + state.shape[-1:])
-        x = jnp.concatenate([state, utilities], axis=-1)
-        advantage = MLP((self.hidden, self.hidden, self.hidden, 1))(x)[..., 0]
+        """utilities[..., N], state[..., S] whose leading axes broadcast against theirs. V runs
+        on the states as given: a single state's V once, not once per row."""
+        rows = jnp.broadcast_to(state, utilities.shape[:-1] + state.shape[-1:])
+        advantage = MLP((self.hidden, self.hidden, self.hidden, 1))(jnp.concatenate([rows, utilities], axis=-1))[..., 0]
         return advantage + MLP((self.hidden, 1))(state)[..., 0]
 
 
@@ -117,7 +118,8 @@ def make(cfg, env, agents, weighting: str) -> Algorithm:
     def loss_one_input(params, target_params, batch):
         """`loss` for a single-state one-step game (`single_state_cuts`): both sets of agents
         and QMIX's hypernetworks once; Q-hat* once per joint action or per sample
-        (`per_joint_action`) and once at u_hat."""
+        (`per_joint_action`). CW-QMIX's Q-hat*(u_hat) comes out of the same call (a gathered
+        or appended row, `per_joint_action_and_at`); OW-QMIX's weights never read it."""
         p = params["mixer"]
         q1, _, q = one_input(agents, params, batch)
         utilities1, _ = central_agents.apply(p["central_agent"], batch.obs[0, 0])  # [N, U]
@@ -125,10 +127,16 @@ def make(cfg, env, agents, weighting: str) -> Algorithm:
         y = td_target(batch, cfg.gamma, False, None)
         hyper = mixer.apply(p["qmix"], state1, method=QMixer.hyper)
         q_tot = mixer.apply(p["qmix"], chosen(q, batch.actions), *hyper, method=QMixer.mix)
-        central_taken = per_joint_action(lambda u: central.apply(p["central"], chosen(utilities1, u), state1),
-                                         batch.actions, env.n_actions)
         u_hat = greedy(q1, batch.avail[0, 0])
-        central_at_greedy = central.apply(p["central"], chosen(utilities1, u_hat), state1)
+
+        def central_at(u):
+            return central.apply(p["central"], chosen(utilities1, u), state1)
+
+        if weighting == "central":
+            central_taken, central_at_greedy = per_joint_action_and_at(central_at, batch.actions, u_hat,
+                                                                       env.n_actions)
+        else:
+            central_taken, central_at_greedy = per_joint_action(central_at, batch.actions, env.n_actions), None
         weights = weights_of(q_tot, y, jnp.all(batch.actions == u_hat, axis=-1), central_at_greedy)
         return weighted_losses(q_tot, central_taken, y, weights, batch.mask)
 
