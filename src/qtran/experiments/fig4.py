@@ -21,12 +21,10 @@ Budgets:
   CPU machine. N = 2 is, run for run, the setting of tests/test_pp_learning.py: 1M steps, one
   update (batch 32) every 4 steps, target copy every 2,000 updates; there, at P = 1.5,
   QTRAN-alt learned to catch (final 5.3 / 16.8 / -0.8 over seeds 0-2) while VDN only learned
-  to avoid the penalty (-2.0 / -2.0 / -1.9). N = 4 doubles the steps: its VDN piece took
-  about 30 minutes on 2 partly loaded cores (train_seconds 1,763,
-  docs/results/fig4/n4/vdn/summary.json), and at N = 4 QTRAN-base and QTRAN-alt train 1.7-2.5x
-  slower than VDN per step (benchmarks/bench_predator_prey.py, one update per step). On 2
-  cores the N = 2 half alone takes over an hour (QTRAN-alt: about 0.5 ms per update and run,
-  15 runs x 250,000 updates); see NOTES.md.
+  to avoid the penalty (-2.0 / -2.0 / -1.9). N = 4 doubles the steps. The whole figure at this
+  budget is in docs/results/fig4/; its pieces' `train_seconds`, mostly two at a time on 2 loaded
+  cores: N = 2 VDN 731, QMIX 906, QTRAN-base 4,395, QTRAN-alt 4,905; N = 4 VDN 1,763, QMIX
+  2,029, QTRAN-base 4,432, QTRAN-alt 5,701 (about 3.5 hours of wall time in all; NOTES.md).
 - `quick`: a smoke-size run for the 2-core CPU machine; everything else as `paper`, scaled
   down with the step budget. Measured: the N = 2 half takes about 10 minutes, and at 60k
   steps no method has learned to catch yet (rewards still negative, all four within their
@@ -76,8 +74,8 @@ BUDGETS = {
 
 # Said before a long budget starts on a machine without an accelerator (measured, NOTES.md).
 SLOW_ON_CPU = {
-    "medium": "the N = 2 half alone is estimated at about an hour on 2 cores; at N = 4 VDN took about 30 "
-              "minutes and QTRAN trains 1.7-2.5x slower than VDN per step (NOTES.md)",
+    "medium": "each piece took 12-95 minutes on 2 loaded cores (N = 2 VDN 12 to QTRAN-alt 82, N = 4 VDN "
+              "29 to QTRAN-alt 95; NOTES.md), the whole figure about 3.5 hours two pieces at a time",
     "paper": "3M / 6M steps with an update per step: about 2-3 days of compute on 2 cores (estimated "
              "from the per-update cost in NOTES.md); use a GPU",
 }
