@@ -18,6 +18,18 @@ def test_every_algorithm_on_every_game_at_the_paper_budgets():
     assert mgs.algo == "ow-qmix" and mgs.wqmix.alpha == 0.1
 
 
+def test_mgs_is_figure_3c_single_draw_game():
+    """The MGS row is the game of the README's Figure 3c (s drawn once from env.s_seed=2, the
+    same for every episode and run), not the released code's s re-drawn every episode."""
+    from qtran.envs.gaussian_squeeze import s_draw_of
+    from qtran.experiments import fig3
+
+    mgs = make_config(compare.jobs([], games=("mgs",), algos=("vdn",))["mgs/vdn"])
+    fig3c = make_config(fig3.jobs([], panels=("fig3c",), algos=("vdn",), design="single")["fig3c/vdn"])
+    assert mgs.env == fig3c.env
+    assert mgs.env.s_seed == 2 and s_draw_of(mgs.env) == "once"
+
+
 def _matrix_summary(greedy, q_jt, optima, returns):
     return {"greedy_joint_actions": greedy, "optimal_joint_actions": optima, "final_eval_return": returns,
             "tables": {"q_jt": q_jt}, "env_reference": {"optimum": 10.0}, "train_seconds": 1.0,

@@ -24,7 +24,10 @@ ALGOS = ("iql", "vdn", "qmix", "ow-qmix", "cw-qmix", "qplex", "qtran-base", "qtr
 MATRIX_GAMES = ("table1", "climbing", "penalty", "climb21")
 GAMES = {g: [s for s in table1.SETTINGS if not s.startswith("env.payoff=")] + [f"env.payoff={g}"]
          for g in MATRIX_GAMES}
-GAMES["mgs"] = fig3.COMMON + fig3.PANELS["fig3c"][1]
+# Figure 3c as the README shows it: the default single draw of s (env.s_seed=2), a single-state
+# game. Named here, not inherited through fig3.COMMON, so a change of Figure 3's designs cannot
+# silently turn this row into another game (it once did: s re-drawn every episode; NOTES.md).
+GAMES["mgs"] = fig3.COMMON + fig3.DESIGNS["single"] + fig3.PANELS["fig3c"][1]
 TITLES = {"table1": "Table 1 game (3x3)", "climbing": "climbing game (3x3)", "penalty": "penalty game (3x3)",
           "climb21": "climb21 (21x21)", "mgs": "MGS, all s_i equal (Figure 3c)"}
 
