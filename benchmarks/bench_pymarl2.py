@@ -10,13 +10,25 @@ bring its source into a scratch folder and give PyMARL2 a Python with torch, sac
     python3 -m venv /tmp/pymarl2-venv && /tmp/pymarl2-venv/bin/pip install torch sacred pyyaml numpy
     PYTHONPATH=src python3 benchmarks/bench_pymarl2.py --pymarl2 /tmp/pymarl2 --python /tmp/pymarl2-venv/bin/python
 
-Same budget on both sides: 20,000 environment steps, full exploration (epsilon 1 while
-training), batch 32, replay 5,000 episodes, one update per episode after 32 episodes, target
-copy every 200 updates, Adam lr 5e-4, the algorithms' own settings otherwise (PyMARL2's
-qplex / ow_qmix / cw_qmix configs; ours the `qplex.*` / `wqmix.*` defaults). PyMARL2 runs one
-seed per process, one after the other; ours trains all seeds in one vmapped program. Printed:
-wall time each, environment steps per second, and the greedy joint action per seed (PyMARL2's:
-its last greedy test episode, logged by the game file).
+Same budget on both sides: 20,000 environment steps per seed, full exploration (epsilon 1
+while training), batch 32, replay 5,000 episodes, one update per episode after 32 episodes,
+target copy every 200 updates, Adam lr 5e-4, the algorithms' own settings otherwise
+(PyMARL2's qplex / ow_qmix / cw_qmix configs; ours the `qplex.*` / `wqmix.*` defaults).
+
+Both sides are timed the same way: the wall time of whole processes, start-up and imports
+included, on the same machine, one after the other.
+
+- PyMARL2 runs one seed per process (single-threaded, OMP_NUM_THREADS=1), `--parallel` of
+  them at a time (default: one per core), so it has the whole machine as we do.
+- Ours is `python -m qtran train ... seeds=S`: every seed in one program, spread over one CPU
+  device per core (the default, `shard=true`). It runs twice with a compilation cache of its
+  own, empty the first time ("cold": what a first run costs) and filled the second ("warm":
+  every later run of the same shapes).
+- One run alone: PyMARL2's mean seconds per process beside ours with `seeds=1` (warm).
+
+The throughput ratio is PyMARL2's wall time over ours for the same S seeds. Printed with it:
+the greedy joint action per seed (PyMARL2's: its last greedy test episode, logged by the game
+file; ours: the agents' greedy actions at the end).
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # Our Table 1 game in PyMARL2's environment interface (its MultiAgentEnv methods). It logs each
@@ -157,7 +170,7 @@ def last_greedy_episode(n_logged: int, steps: int, interval: int) -> int:
 
 
 def run_pymarl2(pymarl2: Path, python: str, stubs: Path, algo: str, seed: int, scratch: Path) -> dict:
-    log = scratch / f"{algo}_{seed}.jsonl"
+    log = scratch / f"{algo}_{seed}.jsonl"  # one file per process: runs may go side by side
     log.unlink(missing_ok=True)
     overrides = [f"t_max={STEPS}", f"seed={seed}", "use_cuda=False", "runner=episode", "batch_size_run=1",
                  "batch_size=32", "buffer_size=5000", "epsilon_start=1.0", "epsilon_finish=1.0", "lr=0.0005",
@@ -176,13 +189,29 @@ def run_pymarl2(pymarl2: Path, python: str, stubs: Path, algo: str, seed: int, s
     return {"seconds": seconds, "greedy": greedy}
 
 
-def run_ours(algo: str, seeds: int) -> dict:
-    from qtran.run import fit
-
+def run_pymarl2_seeds(pymarl2: Path, python: str, stubs: Path, algo: str, seeds: int, parallel: int,
+                      scratch: Path) -> dict:
+    """Every seed in its own PyMARL2 process, `parallel` at a time; wall time of the whole lot."""
     t0 = time.perf_counter()
-    _, summary = fit([f"algo={algo}", "env=matrix", "env.payoff=table1", f"seeds={seeds}", f"steps={STEPS}",
-                      "eps.start=1", "eps.end=1", "shard=false", "progress=false"], write=False)
-    return {"seconds": time.perf_counter() - t0, "greedy": summary["greedy_joint_actions"],
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        runs = list(pool.map(lambda s: run_pymarl2(pymarl2, python, stubs, algo, s, scratch), range(seeds)))
+    return {"seconds": time.perf_counter() - t0, "greedy": [r["greedy"] for r in runs],
+            "per_run": sum(r["seconds"] for r in runs) / seeds}
+
+
+def run_ours(algo: str, seeds: int, cache: Path, out: Path) -> dict:
+    """One `qtran train` process (its compilation cache in `cache`); its wall time and greedy actions."""
+    cmd = [sys.executable, "-m", "qtran", "train", f"algo={algo}", "env=matrix", "env.payoff=table1",
+           f"seeds={seeds}", f"steps={STEPS}", "eps.start=1", "eps.end=1", "progress=false", "tensorboard=false",
+           f"out={out}"]
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"qtran {algo} failed:\n{proc.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"seconds": seconds, "greedy": summary["greedy_joint_actions"],
             "compile_seconds": summary["compile_seconds"]}
 
 
@@ -190,39 +219,57 @@ def names(joint_actions) -> str:
     return " ".join("(" + ", ".join("ABC"[a] for a in u) + ")" for u in joint_actions)
 
 
+def hits(greedy) -> int:
+    """Seeds whose greedy joint action is Table 1's optimum (A, A)."""
+    return sum(tuple(u) == (0, 0) for u in greedy)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pymarl2", required=True, type=Path,
                         help="a copy of PyMARL2's source tree (its matrix game file is overwritten)")
     parser.add_argument("--python", required=True, help="a Python with torch, sacred and pyyaml for PyMARL2")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per algorithm, on both sides")
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1,
+                        help="PyMARL2 processes at a time (default: one per core)")
     parser.add_argument("--algos", default="qplex,ow-qmix,cw-qmix")
     args = parser.parse_args(argv)
     algos = args.algos.split(",")
     unknown = [a for a in algos if a not in PYMARL2_CONFIGS]
-    if unknown or not (args.pymarl2 / "src/main.py").is_file():
-        print(f"error: unknown algorithm {unknown[0]!r}" if unknown else f"error: no src/main.py under {args.pymarl2}",
-              file=sys.stderr)
+    problem = (f"unknown algorithm {unknown[0]!r}" if unknown
+               else f"no src/main.py under {args.pymarl2}" if not (args.pymarl2 / "src/main.py").is_file()
+               else "--seeds and --parallel must be at least 1" if min(args.seeds, args.parallel) < 1 else None)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     scratch = Path(tempfile.mkdtemp(prefix="bench_pymarl2_"))
     stubs = prepare(args.pymarl2, scratch)
+    n = args.seeds
+    print(f"{n} seeds x {STEPS} steps per algorithm; PyMARL2 {args.parallel} process(es) at a time; "
+          f"{os.cpu_count()} cores", flush=True)
     rows = []
     for algo in algos:
-        theirs = [run_pymarl2(args.pymarl2, args.python, stubs, algo, s, scratch) for s in range(args.seeds)]
-        ours = run_ours(algo, args.seeds)
-        their_seconds = sum(r["seconds"] for r in theirs)
-        rows.append((algo, their_seconds, [r["greedy"] for r in theirs], ours))
-        print(f"{algo}: PyMARL2 {their_seconds:.0f} s for {args.seeds} seeds ({args.seeds * STEPS / their_seconds:.0f} "
-              f"steps/s), greedy {names(r['greedy'] for r in theirs)}", flush=True)
-        print(f"{algo}: qtran   {ours['seconds']:.0f} s for {args.seeds} seeds "
-              f"(compile {ours['compile_seconds']:.0f} s; {args.seeds * STEPS / ours['seconds']:.0f} steps/s), "
-              f"greedy {names(ours['greedy'])}", flush=True)
-    print("\n| algorithm | PyMARL2 s | qtran s | throughput ratio | PyMARL2 seeds at (A, A) | qtran seeds at (A, A) |")
-    print("|---|---|---|---|---|---|")
-    for algo, their_seconds, their_greedy, ours in rows:
-        hits = lambda g: sum(tuple(u) == (0, 0) for u in g)  # noqa: E731
-        print(f"| {algo} | {their_seconds:.0f} | {ours['seconds']:.0f} | {their_seconds / ours['seconds']:.1f}x | "
-              f"{hits(their_greedy)}/{args.seeds} | {hits(ours['greedy'])}/{args.seeds} |")
+        theirs = run_pymarl2_seeds(args.pymarl2, args.python, stubs, algo, n, args.parallel, scratch)
+        cache = scratch / f"cache_{algo}"  # empty: the first run compiles everything
+        cold = run_ours(algo, n, cache, scratch / f"ours_{algo}_cold")
+        warm = run_ours(algo, n, cache, scratch / f"ours_{algo}_warm")
+        alone = run_ours(algo, 1, cache, scratch / f"ours_{algo}_alone_cold")  # fills the cache for seeds=1
+        alone = run_ours(algo, 1, cache, scratch / f"ours_{algo}_alone")
+        rows.append((algo, theirs, cold, warm, alone))
+        print(f"{algo}: PyMARL2 {theirs['seconds']:.0f} s ({theirs['per_run']:.0f} s per process), "
+              f"greedy {names(theirs['greedy'])}", flush=True)
+        print(f"{algo}: qtran   {cold['seconds']:.1f} s cold (compile {cold['compile_seconds']:.1f} s), "
+              f"{warm['seconds']:.1f} s warm, {alone['seconds']:.1f} s for seeds=1; greedy {names(warm['greedy'])}",
+              flush=True)
+    print(f"\n| algorithm | PyMARL2, {n} seeds | qtran cold | qtran warm | throughput ratio (cold / warm) "
+          f"| one run: PyMARL2 / qtran | PyMARL2 at (A, A) | qtran at (A, A) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for algo, theirs, cold, warm, alone in rows:
+        t = theirs["seconds"]
+        print(f"| {algo} | {t:.0f} s | {cold['seconds']:.1f} s | {warm['seconds']:.1f} s | "
+              f"{t / cold['seconds']:.1f}x / {t / warm['seconds']:.1f}x | "
+              f"{theirs['per_run']:.0f} s / {alone['seconds']:.1f} s = {theirs['per_run'] / alone['seconds']:.1f}x | "
+              f"{hits(theirs['greedy'])}/{n} | {hits(warm['greedy'])}/{n} |")
     return 0
 
 

@@ -118,8 +118,9 @@ class HostTrainer:
         episodes = jax.eval_shape(lambda: jax.tree.map(
             lambda x: jnp.zeros((runs, self.cfg.n_envs) + x.shape, x.dtype), empty_episode(self.env)))
         self._store = jax.jit(jax.vmap(self._store_one), donate_argnums=0).lower(states, episodes).compile()
-        self._learn = jax.jit(self._learn_runs, donate_argnums=0).lower(states, keys, jnp.int32(0)).compile()
-        self._loss_shapes = jax.eval_shape(self._learn_runs, states, keys, jnp.int32(0))[1]
+        learn = jax.jit(self._learn_runs, donate_argnums=0).lower(states, keys, jnp.int32(0))
+        self._learn = learn.compile()
+        self._loss_shapes = learn.out_info[1]  # the warm-up's zero losses (no second trace)
         e = max(self.cfg.n_envs, self.cfg.eval.episodes)
         self._pool = [[self.make_adapter() for _ in range(e)] for _ in range(runs)]
         self.compile_seconds = time.perf_counter() - t0
