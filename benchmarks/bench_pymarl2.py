@@ -153,17 +153,19 @@ def prepare(pymarl2: Path, scratch: Path) -> Path:
 
 
 def last_greedy_episode(n_logged: int, steps: int, interval: int) -> int:
-    """Index of the last greedy test episode in the game's log, by PyMARL2's schedule (episode
-    runner, one env, one test episode): after each training episode (t_env += 1), a test
-    episode runs when t_env - last_test >= interval, last_test starting at -interval - 1."""
+    """1-based position of the last greedy test episode in the game's log, by PyMARL2's schedule
+    (episode runner, one env, one test episode): after each training episode (t_env += 1), a
+    test episode runs when t_env - last_test >= interval, last_test starting at -interval - 1.
+    (Until session 8 this returned the training episode just before it, whose actions are
+    random under full exploration: see NOTES.md.)"""
     index, t_env, last_test, last = 0, 0, -interval - 1, None
     while t_env <= steps:
         index += 1  # the training episode
         t_env += 1
         if t_env - last_test >= interval:
             last_test = t_env
-            last = index
             index += 1  # the test episode
+            last = index
     if index != n_logged:
         raise RuntimeError(f"PyMARL2 logged {n_logged} episodes, its schedule gives {index}")
     return last
@@ -185,8 +187,12 @@ def run_pymarl2(pymarl2: Path, python: str, stubs: Path, algo: str, seed: int, s
     if proc.returncode != 0:
         raise RuntimeError(f"PyMARL2 {algo} seed {seed} failed:\n{proc.stderr[-3000:]}")
     episodes = [json.loads(line) for line in log.read_text().splitlines()]
-    greedy = episodes[last_greedy_episode(len(episodes), STEPS, TEST_INTERVAL) - 1]
-    return {"seconds": seconds, "greedy": greedy}
+    return {"seconds": seconds, "greedy": final_greedy(episodes, STEPS, TEST_INTERVAL)}
+
+
+def final_greedy(episodes: list, steps: int, interval: int):
+    """The joint action of PyMARL2's last greedy test episode, from every episode it logged."""
+    return episodes[last_greedy_episode(len(episodes), steps, interval) - 1]
 
 
 def run_pymarl2_seeds(pymarl2: Path, python: str, stubs: Path, algo: str, seeds: int, parallel: int,

@@ -79,6 +79,42 @@ def test_qplex_mix_by_hand():
     assert float(got) == pytest.approx(4.0 - 2.5)
 
 
+def test_qplex_stop_gradient_keeps_the_value_and_moves_the_gradients_by_hand():
+    # The hand example above: V = [1, 2], A = [0, -1], w = [2, 1], lambda = [0.5, 0.5].
+    transformed = (jnp.array([2.0, 1.0]), jnp.array([0.5, -0.5]), jnp.array([1.0]), jnp.array([[0.5, 1.0]]))
+    values, advantages, gates = jnp.array([1.0, 2.0]), jnp.array([0.0, -1.0]), jnp.array([[1.0, 0.5]])
+    paper = mix(values, advantages, transformed, gates)
+    code = mix(values, advantages, transformed, gates, stop_gradient=True)
+    assert float(code) == pytest.approx(float(paper)) == pytest.approx(3.5)
+
+    def grads(stop):
+        return jax.grad(lambda v, a, g: mix(v, a, transformed, g, stop), argnums=(0, 1, 2))(values, advantages, gates)
+
+    dv, da, dg = grads(False)  # paper: dQ/dV_i = w_i, dQ/dA_i = lambda_i w_i, dQ/dgate_i = key phi_i w_i A_i
+    np.testing.assert_allclose(dv, [2.0, 1.0])
+    np.testing.assert_allclose(da, [1.0, 0.5])
+    np.testing.assert_allclose(dg, [[0.0, -1.0]])
+    dv, da, dg = grads(True)  # the authors' code: dQ/dA_i = w_i (A only through Q_i(u_i)); gates as before
+    np.testing.assert_allclose(dv, [2.0, 1.0])
+    np.testing.assert_allclose(da, [2.0, 1.0])
+    np.testing.assert_allclose(dg, [[0.0, -1.0]])
+    # and w: paper dQ/dw_i = V_i + lambda_i A_i = [1, 1.5]; code: Q_i(u_i) = V_i + A_i = [1, 1]
+    for stop, want in ((False, [1.0, 1.5]), (True, [1.0, 1.0])):
+        dw = jax.grad(lambda w: mix(values, advantages, (w,) + transformed[1:], gates, stop))(transformed[0])
+        np.testing.assert_allclose(dw, want)
+
+
+def test_qplex_stop_gradient_loss_has_the_papers_value():
+    cfg, alg, params, target, batch = _setup("qplex")
+    _, alg_code, _, _, _ = _setup("qplex", **{"qplex.stop_gradient": "true"})
+    assert float(alg_code.loss(params, target, batch)[0]) == pytest.approx(float(alg.loss(params, target, batch)[0]),
+                                                                             rel=1e-5)
+    g_paper = jax.grad(lambda p: alg.loss(p, target, batch)[0])(params)
+    g_code = jax.grad(lambda p: alg_code.loss(p, target, batch)[0])(params)
+    moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(g_paper["agent"]), jax.tree.leaves(g_code["agent"]))]
+    assert any(moved)  # the agents learn along another direction
+
+
 def _setup(algo, **over):
     """A multi-step 3x3 game (so the bootstrapped target is used), random parameters and
     target parameters, and a 2-sample batch with a terminal and a non-terminal step."""

@@ -86,6 +86,12 @@ class QplexConfig:
     # networks, num_kernel 4, as carried in PyMARL2's qplex.yaml).
     hidden: int = 64
     heads: int = 4
+    # The authors' code (dmaq_general.py, as carried in PyMARL2) stops the gradient of the
+    # advantage term: Q_tot = sum_i (w_i Q_i(u_i) + b_i) + sum_i (lambda_i - 1) sg(w_i A_i), the same
+    # value as the paper's sum_i V_i(s) + sum_i lambda_i A_i(s, u_i), but the agents and w_i learn
+    # only through the first sum and lambda_i only through the second. The paper's equations
+    # have no stop-gradient (false).
+    stop_gradient: bool = False
 
 
 @dataclass

@@ -51,6 +51,7 @@ class QplexMixer(nn.Module):
     n_actions: int
     hidden: int = 64  # QPLEX's released settings: adv_hypernet_embed 64, 2-layer networks
     heads: int = 4  # attention heads K (the authors' configuration, num_kernel)
+    stop_gradient: bool = False  # the authors' code's gradient path (`mix`)
 
     def setup(self):
         n = self.n_agents
@@ -76,7 +77,7 @@ class QplexMixer(nn.Module):
 
     def __call__(self, values, advantages, state, actions):
         """Q_tot[...] from V_i (values[..., N]), A_i(u_i) (advantages[..., N]), the state and u."""
-        return mix(values, advantages, self.transform(state), self.action_gates(state, actions))
+        return mix(values, advantages, self.transform(state), self.action_gates(state, actions), self.stop_gradient)
 
 
 def importance(keys, gates, action_gates):
@@ -84,12 +85,19 @@ def importance(keys, gates, action_gates):
     return jnp.sum(keys[..., :, None] * gates * action_gates, axis=-2)
 
 
-def mix(values, advantages, transformed, action_gates):
+def mix(values, advantages, transformed, action_gates, stop_gradient: bool = False):
     """The transformation and the dueling mixing, sum_i (w_i V_i + b_i) + sum_i lambda_i w_i A_i,
     from the agents' V_i and A_i(u_i) [..., N], `transform`'s outputs and `action_gates`'
-    (leading axes broadcast)."""
+    (leading axes broadcast).
+
+    With stop_gradient, the authors' code's form of the same value: sum_i (w_i Q_i(u_i) + b_i)
+    + sum_i (lambda_i - 1) sg(w_i A_i), where Q_i(u_i) = V_i + A_i. The agents, w_i and b_i then
+    learn through the first sum alone, lambda_i through the second alone."""
     w, b, keys, gates = transformed
     lam = importance(keys, gates, action_gates)
+    if stop_gradient:
+        return (jnp.sum(w * (values + advantages) + b, axis=-1)
+                + jnp.sum((lam - 1.0) * jax.lax.stop_gradient(w * advantages), axis=-1))
     return jnp.sum(w * values + b, axis=-1) + jnp.sum(lam * w * advantages, axis=-1)
 
 
@@ -100,7 +108,7 @@ def dueling(q, avail, actions):
 
 
 def make(cfg, env, agents) -> Algorithm:
-    mixer = QplexMixer(env.n_agents, env.n_actions, cfg.qplex.hidden, cfg.qplex.heads)
+    mixer = QplexMixer(env.n_agents, env.n_actions, cfg.qplex.hidden, cfg.qplex.heads, cfg.qplex.stop_gradient)
 
     def init_mixer(key):
         return mixer.init(key, jnp.zeros((env.n_agents,)), jnp.zeros((env.n_agents,)),
@@ -132,7 +140,7 @@ def make(cfg, env, agents) -> Algorithm:
         gates = per_joint_action(lambda u: mixer.apply(params["mixer"], state1, u, method=QplexMixer.action_gates),
                                  batch.actions, env.n_actions)  # [B, T, K, N]
         y = td_target(batch, cfg.gamma, False, None)
-        td = masked_mean((mix(values, advantages, transformed, gates) - y) ** 2, batch.mask)
+        td = masked_mean((mix(values, advantages, transformed, gates, cfg.qplex.stop_gradient) - y) ** 2, batch.mask)
         return td, {"loss_td": td}
 
     def joint_q(params, obs, state, joint_actions):
