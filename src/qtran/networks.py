@@ -26,11 +26,12 @@ class MLP(nn.Module):
 
     features: Sequence[int]
     kernel_init: Any = nn.initializers.lecun_normal()  # Flax's default
+    dot_general: Any = None  # the layers' product (None: Flax's; qtran.matmul's for wide layers)
 
     @nn.compact
     def __call__(self, x):
         for i, width in enumerate(self.features):
-            x = nn.Dense(width, kernel_init=self.kernel_init)(x)
+            x = nn.Dense(width, kernel_init=self.kernel_init, dot_general=self.dot_general)(x)
             if i < len(self.features) - 1:
                 x = nn.relu(x)
         return x

@@ -30,6 +30,7 @@ from qtran.algorithms.base import (
     per_joint_action_and_at, single_state_cuts, td_target,
 )
 from qtran.algorithms.qmix import QMixer
+from qtran.matmul import dense_dot_general
 from qtran.networks import MLP, Agents
 
 
@@ -54,8 +55,11 @@ class CentralQ(nn.Module):
         """utilities[..., N], state[..., S] whose leading axes broadcast against theirs. V runs
         on the states as given: a single state's V once, not once per row."""
         rows = jnp.broadcast_to(state, utilities.shape[:-1] + state.shape[-1:])
-        advantage = MLP((self.hidden, self.hidden, self.hidden, 1))(jnp.concatenate([rows, utilities], axis=-1))[..., 0]
-        return advantage + MLP((self.hidden, 1))(state)[..., 0]
+        # dense_matmul: the kernels' gradients in their own layout, which a lone run needs
+        # to keep these 256 x 256 layers fast (qtran.matmul)
+        layers = MLP((self.hidden, self.hidden, self.hidden, 1), dot_general=dense_dot_general)
+        advantage = layers(jnp.concatenate([rows, utilities], axis=-1))[..., 0]
+        return advantage + MLP((self.hidden, 1), dot_general=dense_dot_general)(state)[..., 0]
 
 
 def weighted_losses(q_tot, central, y, weights, mask):
