@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 # Tests run on the CPU even where a GPU is present; determinism tests compare exact bits.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -7,9 +10,15 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # this process and one in a subprocess need both to see the same devices. Subprocesses inherit it.
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=1").strip()
-# No persistent compilation cache: the suite must not write into the user's ~/.cache, and a test
-# that wants the cache turns it on with its own temporary XDG_CACHE_HOME (tests/test_runtime.py).
-os.environ.setdefault("QTRAN_COMPILE_CACHE", "0")
+# A compilation cache of the test process's own, deleted when it exits: never the user's
+# ~/.cache, and the many tests that train the same small configurations compile them once
+# (the fast suite: 564 s without a cache, 482 s with one; NOTES.md, session 8). Results are bit
+# for bit those of a fresh compilation (tests/test_runtime.py). Subprocesses inherit it. A test
+# about the cache itself sets its own XDG_CACHE_HOME; QTRAN_COMPILE_CACHE=0 turns it off.
+if "QTRAN_TEST_CACHE_HOME" not in os.environ:
+    os.environ["QTRAN_TEST_CACHE_HOME"] = tempfile.mkdtemp(prefix="qtran-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["QTRAN_TEST_CACHE_HOME"], ignore_errors=True)
+os.environ["XDG_CACHE_HOME"] = os.environ["QTRAN_TEST_CACHE_HOME"]
 
 
 # The files that take minutes, longest first (measured with --durations; NOTES.md). With
