@@ -26,6 +26,14 @@ included, on the same machine, one after the other.
   every later run of the same shapes).
 - One run alone: PyMARL2's mean seconds per process beside ours with `seeds=1` (warm).
 
+QPLEX runs on our side in two forms, each timed as above: the paper's equations (our default)
+and the form of the authors' code that PyMARL2 carries (`is_stop_gradient: True` in its
+qplex.yaml, gradients clipped at norm 10 by its defaults): `qplex.stop_gradient=true
+grad_clip=10`. The second is the like-for-like row for the verdicts. For QPLEX the script also
+prints how well each run fits its targets at the end: PyMARL2's last logged `td_error_abs`
+(mean |TD error| of one batch, from its sacred info.json) and our root-mean-square TD error
+over the last chunk (metrics.csv `loss_td`).
+
 The throughput ratio is PyMARL2's wall time over ours for the same S seeds. Printed with it:
 the greedy joint action per seed (PyMARL2's: its last greedy test episode, logged by the game
 file; ours: the agents' greedy actions at the end).
@@ -34,6 +42,7 @@ file; ours: the agents' greedy actions at the end).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -139,6 +148,11 @@ STAND_INS = {
                          "    torch.Tensor.cuda = lambda self, *args, **kwargs: self\n"),
 }
 PYMARL2_CONFIGS = {"qplex": "qplex", "ow-qmix": "ow_qmix", "cw-qmix": "cw_qmix"}
+# Our forms of each algorithm: (label, extra overrides). The first is our default; QPLEX's
+# second is the gradient path and clip of the authors' code, which PyMARL2 runs.
+OUR_FORMS = {"qplex": [("paper", []), ("authors' code", ["qplex.stop_gradient=true", "grad_clip=10"])],
+             "ow-qmix": [("paper", [])], "cw-qmix": [("paper", [])]}
+FIT_REPORTED = {"qplex"}  # TD on Q_tot alone on both sides, so the two fits measure alike
 STEPS, TEST_INTERVAL = 20000, 1000
 
 
@@ -171,10 +185,11 @@ def last_greedy_episode(n_logged: int, steps: int, interval: int) -> int:
     return last
 
 
-def run_pymarl2(pymarl2: Path, python: str, stubs: Path, algo: str, seed: int, scratch: Path) -> dict:
+def run_pymarl2(pymarl2: Path, python: str, stubs: Path, algo: str, seed: int, scratch: Path,
+                steps: int = STEPS) -> dict:
     log = scratch / f"{algo}_{seed}.jsonl"  # one file per process: runs may go side by side
     log.unlink(missing_ok=True)
-    overrides = [f"t_max={STEPS}", f"seed={seed}", "use_cuda=False", "runner=episode", "batch_size_run=1",
+    overrides = [f"t_max={steps}", f"seed={seed}", "use_cuda=False", "runner=episode", "batch_size_run=1",
                  "batch_size=32", "buffer_size=5000", "epsilon_start=1.0", "epsilon_finish=1.0", "lr=0.0005",
                  "target_update_interval=200", f"test_interval={TEST_INTERVAL}", "test_nepisode=1",
                  "save_model=False", "use_tensorboard=False", f"local_results_path={scratch / 'results'}"]
@@ -187,7 +202,24 @@ def run_pymarl2(pymarl2: Path, python: str, stubs: Path, algo: str, seed: int, s
     if proc.returncode != 0:
         raise RuntimeError(f"PyMARL2 {algo} seed {seed} failed:\n{proc.stderr[-3000:]}")
     episodes = [json.loads(line) for line in log.read_text().splitlines()]
-    return {"seconds": seconds, "greedy": final_greedy(episodes, STEPS, TEST_INTERVAL)}
+    return {"seconds": seconds, "greedy": final_greedy(episodes, steps, TEST_INTERVAL)}
+
+
+def sacred_runs(pymarl2: Path) -> set:
+    """PyMARL2's sacred run folders (its main.py keeps them under its own tree's results/)."""
+    return set((pymarl2 / "results" / "sacred").glob("*/*/*/info.json"))
+
+
+def last_logged(infos, seeds: int, key: str = "td_error_abs") -> list:
+    """Per seed 0..seeds-1, the last value of `key` among the given sacred info.json files
+    (matched to seeds by the config.json beside each); None where none has it."""
+    found = {}
+    for info in infos:
+        seed = json.loads((info.parent / "config.json").read_text()).get("seed")
+        values = json.loads(info.read_text()).get(key) or [None]
+        if isinstance(values[-1], (int, float)):
+            found[seed] = values[-1]
+    return [found.get(s) for s in range(seeds)]
 
 
 def final_greedy(episodes: list, steps: int, interval: int):
@@ -196,20 +228,22 @@ def final_greedy(episodes: list, steps: int, interval: int):
 
 
 def run_pymarl2_seeds(pymarl2: Path, python: str, stubs: Path, algo: str, seeds: int, parallel: int,
-                      scratch: Path) -> dict:
+                      scratch: Path, steps: int = STEPS) -> dict:
     """Every seed in its own PyMARL2 process, `parallel` at a time; wall time of the whole lot."""
+    before = sacred_runs(pymarl2)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        runs = list(pool.map(lambda s: run_pymarl2(pymarl2, python, stubs, algo, s, scratch), range(seeds)))
+        runs = list(pool.map(lambda s: run_pymarl2(pymarl2, python, stubs, algo, s, scratch, steps), range(seeds)))
     return {"seconds": time.perf_counter() - t0, "greedy": [r["greedy"] for r in runs],
-            "per_run": sum(r["seconds"] for r in runs) / seeds}
+            "per_run": sum(r["seconds"] for r in runs) / seeds, "fit": last_logged(sacred_runs(pymarl2) - before, seeds)}
 
 
-def run_ours(algo: str, seeds: int, cache: Path, out: Path) -> dict:
-    """One `qtran train` process (its compilation cache in `cache`); its wall time and greedy actions."""
+def run_ours(algo: str, seeds: int, cache: Path, out: Path, extra: list[str] = (), steps: int = STEPS) -> dict:
+    """One `qtran train` process (its compilation cache in `cache`); its wall time, greedy
+    actions and final fit (rms TD error per seed over the last chunk, where logged)."""
     cmd = [sys.executable, "-m", "qtran", "train", f"algo={algo}", "env=matrix", "env.payoff=table1",
-           f"seeds={seeds}", f"steps={STEPS}", "eps.start=1", "eps.end=1", "progress=false", "tensorboard=false",
-           f"out={out}"]
+           f"seeds={seeds}", f"steps={steps}", "eps.start=1", "eps.end=1", "progress=false", "tensorboard=false",
+           f"out={out}", *extra]
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -218,7 +252,18 @@ def run_ours(algo: str, seeds: int, cache: Path, out: Path) -> dict:
         raise RuntimeError(f"qtran {algo} failed:\n{proc.stderr[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
     return {"seconds": seconds, "greedy": summary["greedy_joint_actions"],
-            "compile_seconds": summary["compile_seconds"]}
+            "compile_seconds": summary["compile_seconds"], "fit": final_rms_td(out / "metrics.csv", seeds)}
+
+
+def final_rms_td(metrics: Path, seeds: int) -> list:
+    """Per seed, the square root of metrics.csv's last `loss_td` (None where it is empty)."""
+    with metrics.open() as f:
+        rows = list(csv.DictReader(f))[-seeds:]
+    return [float(r["loss_td"]) ** 0.5 if r.get("loss_td") else None for r in rows]
+
+
+def fits(values) -> str:
+    return " ".join("n/a" if v is None else f"{v:.2g}" for v in values)
 
 
 def names(joint_actions) -> str:
@@ -239,40 +284,50 @@ def main(argv=None) -> int:
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1,
                         help="PyMARL2 processes at a time (default: one per core)")
     parser.add_argument("--algos", default="qplex,ow-qmix,cw-qmix")
+    parser.add_argument("--steps", type=int, default=STEPS,
+                        help=f"environment steps per seed (default {STEPS}; fewer for a quick check only)")
     args = parser.parse_args(argv)
     algos = args.algos.split(",")
     unknown = [a for a in algos if a not in PYMARL2_CONFIGS]
     problem = (f"unknown algorithm {unknown[0]!r}" if unknown
                else f"no src/main.py under {args.pymarl2}" if not (args.pymarl2 / "src/main.py").is_file()
-               else "--seeds and --parallel must be at least 1" if min(args.seeds, args.parallel) < 1 else None)
+               else "--seeds, --parallel and --steps must be at least 1" if min(args.seeds, args.parallel, args.steps) < 1
+               else None)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     scratch = Path(tempfile.mkdtemp(prefix="bench_pymarl2_"))
     stubs = prepare(args.pymarl2, scratch)
     n = args.seeds
-    print(f"{n} seeds x {STEPS} steps per algorithm; PyMARL2 {args.parallel} process(es) at a time; "
+    print(f"{n} seeds x {args.steps} steps per algorithm; PyMARL2 {args.parallel} process(es) at a time; "
           f"{os.cpu_count()} cores", flush=True)
     rows = []
     for algo in algos:
-        theirs = run_pymarl2_seeds(args.pymarl2, args.python, stubs, algo, n, args.parallel, scratch)
-        cache = scratch / f"cache_{algo}"  # empty: the first run compiles everything
-        cold = run_ours(algo, n, cache, scratch / f"ours_{algo}_cold")
-        warm = run_ours(algo, n, cache, scratch / f"ours_{algo}_warm")
-        alone = run_ours(algo, 1, cache, scratch / f"ours_{algo}_alone_cold")  # fills the cache for seeds=1
-        alone = run_ours(algo, 1, cache, scratch / f"ours_{algo}_alone")
-        rows.append((algo, theirs, cold, warm, alone))
+        theirs = run_pymarl2_seeds(args.pymarl2, args.python, stubs, algo, n, args.parallel, scratch, args.steps)
         print(f"{algo}: PyMARL2 {theirs['seconds']:.0f} s ({theirs['per_run']:.0f} s per process), "
               f"greedy {names(theirs['greedy'])}", flush=True)
-        print(f"{algo}: qtran   {cold['seconds']:.1f} s cold (compile {cold['compile_seconds']:.1f} s), "
-              f"{warm['seconds']:.1f} s warm, {alone['seconds']:.1f} s for seeds=1; greedy {names(warm['greedy'])}",
-              flush=True)
+        if algo in FIT_REPORTED:
+            print(f"{algo}: PyMARL2 final mean |TD error| per seed {fits(theirs['fit'])}", flush=True)
+        for form, extra in OUR_FORMS[algo]:
+            name = algo if len(OUR_FORMS[algo]) == 1 else f"{algo} ({form})"
+            tag = f"{algo}_{form.replace(' ', '_').replace(chr(39), '')}"
+            cache = scratch / f"cache_{tag}"  # empty: the first run compiles everything
+            cold = run_ours(algo, n, cache, scratch / f"ours_{tag}_cold", extra, args.steps)
+            warm = run_ours(algo, n, cache, scratch / f"ours_{tag}_warm", extra, args.steps)
+            run_ours(algo, 1, cache, scratch / f"ours_{tag}_alone_cold", extra, args.steps)  # fills the cache for seeds=1
+            alone = run_ours(algo, 1, cache, scratch / f"ours_{tag}_alone", extra, args.steps)
+            rows.append((name, theirs, cold, warm, alone))
+            print(f"{name}: qtran {cold['seconds']:.1f} s cold (compile {cold['compile_seconds']:.1f} s), "
+                  f"{warm['seconds']:.1f} s warm, {alone['seconds']:.1f} s for seeds=1; greedy {names(warm['greedy'])}",
+                  flush=True)
+            if algo in FIT_REPORTED:
+                print(f"{name}: qtran final rms TD error per seed {fits(warm['fit'])}", flush=True)
     print(f"\n| algorithm | PyMARL2, {n} seeds | qtran cold | qtran warm | throughput ratio (cold / warm) "
           f"| one run: PyMARL2 / qtran | PyMARL2 at (A, A) | qtran at (A, A) |")
     print("|---|---|---|---|---|---|---|---|")
-    for algo, theirs, cold, warm, alone in rows:
+    for name, theirs, cold, warm, alone in rows:
         t = theirs["seconds"]
-        print(f"| {algo} | {t:.0f} s | {cold['seconds']:.1f} s | {warm['seconds']:.1f} s | "
+        print(f"| {name} | {t:.0f} s | {cold['seconds']:.1f} s | {warm['seconds']:.1f} s | "
               f"{t / cold['seconds']:.1f}x / {t / warm['seconds']:.1f}x | "
               f"{theirs['per_run']:.0f} s / {alone['seconds']:.1f} s = {theirs['per_run'] / alone['seconds']:.1f}x | "
               f"{hits(theirs['greedy'])}/{n} | {hits(warm['greedy'])}/{n} |")

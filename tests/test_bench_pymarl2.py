@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_pymarl2 import final_greedy, hits, last_greedy_episode, main, names, prepare  # noqa: E402
+from bench_pymarl2 import (OUR_FORMS, PYMARL2_CONFIGS, final_greedy, final_rms_td, hits,  # noqa: E402
+                           last_greedy_episode, last_logged, main, names, prepare)
 
 
 def test_last_greedy_episode_follows_the_episode_runners_schedule():
@@ -52,6 +53,7 @@ def test_prepare_writes_the_game_and_the_stand_ins(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--algos", "qmix"], "unknown algorithm 'qmix'"),
     (["--seeds", "0"], "at least 1"),
+    (["--steps", "0"], "at least 1"),
     (["--parallel", "0"], "at least 1"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, extra, message):
@@ -66,3 +68,31 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, extra, message):
 def test_a_missing_tree_exits_2(tmp_path, capsys):
     assert main(["--pymarl2", str(tmp_path / "nowhere"), "--python", sys.executable]) == 2
     assert "no src/main.py" in capsys.readouterr().err
+
+
+def test_pymarl2s_fit_is_read_per_seed_from_its_sacred_files(tmp_path):
+    # Two sacred runs as PyMARL2's FileStorageObserver writes them (ids 3 and 4, seeds 1 and 0),
+    # plus one that never logged the key; seed 2 has no run at all.
+    infos = []
+    for run_id, seed, logged in [(3, 1, [5.0, 0.25]), (4, 0, [7.5]), (5, 3, None)]:
+        folder = tmp_path / str(run_id)
+        folder.mkdir()
+        (folder / "config.json").write_text(f'{{"seed": {seed}}}')
+        info = {"td_error_abs": logged} if logged else {"loss": [1.0]}
+        (folder / "info.json").write_text(__import__("json").dumps(info))
+        infos.append(folder / "info.json")
+    assert last_logged(infos, 4) == [7.5, 0.25, None, None]
+
+
+def test_our_fit_is_the_root_of_each_seeds_last_td_loss(tmp_path):
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("step,run,seed,loss,loss_td\n"
+                       "1000,0,0,9,9\n1000,1,1,4,4\n"
+                       "2000,0,0,0.25,0.25\n2000,1,1,,\n")
+    assert final_rms_td(metrics, 2) == [0.5, None]
+
+
+def test_every_algorithm_has_our_default_form_first_and_qplex_the_authors_form_too():
+    assert set(OUR_FORMS) == set(PYMARL2_CONFIGS)
+    assert all(forms[0] == ("paper", []) for forms in OUR_FORMS.values())
+    assert ("authors' code", ["qplex.stop_gradient=true", "grad_clip=10"]) in OUR_FORMS["qplex"]
