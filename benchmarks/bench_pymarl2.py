@@ -308,9 +308,9 @@ def main(argv=None) -> int:
               f"greedy {names(theirs['greedy'])}", flush=True)
         if algo in FIT_REPORTED:
             print(f"{algo}: PyMARL2 final mean |TD error| per seed {fits(theirs['fit'])}", flush=True)
-        for form, extra in OUR_FORMS[algo]:
+        for i, (form, extra) in enumerate(OUR_FORMS[algo]):
             name = algo if len(OUR_FORMS[algo]) == 1 else f"{algo} ({form})"
-            tag = f"{algo}_{form.replace(' ', '_').replace(chr(39), '')}"
+            tag = f"{algo}_{i}"  # the form's folders under scratch
             cache = scratch / f"cache_{tag}"  # empty: the first run compiles everything
             cold = run_ours(algo, n, cache, scratch / f"ours_{tag}_cold", extra, args.steps)
             warm = run_ours(algo, n, cache, scratch / f"ours_{tag}_warm", extra, args.steps)

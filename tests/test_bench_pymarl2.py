@@ -1,6 +1,7 @@
 """benchmarks/bench_pymarl2.py without PyMARL2: how it reads PyMARL2's greedy episode back, its
 summary helpers, and its refusals of bad arguments. Nothing here runs PyMARL2 or times anything."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_pymarl2s_fit_is_read_per_seed_from_its_sacred_files(tmp_path):
         folder.mkdir()
         (folder / "config.json").write_text(f'{{"seed": {seed}}}')
         info = {"td_error_abs": logged} if logged else {"loss": [1.0]}
-        (folder / "info.json").write_text(__import__("json").dumps(info))
+        (folder / "info.json").write_text(json.dumps(info))
         infos.append(folder / "info.json")
     assert last_logged(infos, 4) == [7.5, 0.25, None, None]
 
