@@ -92,8 +92,10 @@ def test_another_experiments_directory_is_refused(tmp_path, capsys):
 
 def test_pieces_parse_in_the_file_layouts_order():
     assert fig4.parse_pieces(["algos=vdn,qtran-alt", "n=4,2", "budget=medium", "seeds=3"]) == (
-        "medium", ("n2", "n4"), ("qtran-alt", "vdn"), ["seeds=3"])
-    assert fig4.parse_pieces([]) == ("quick", ("n2", "n4"), fig4.ALGOS, [])
+        "medium", ("n2", "n4"), ("qtran-alt", "vdn"), ["seeds=3"], "paper", fig4.PENALTIES)
+    assert fig4.parse_pieces([]) == ("quick", ("n2", "n4"), fig4.ALGOS, [], "paper", fig4.PENALTIES)
+    assert fig4.parse_pieces(["p=1.5,1.0", "form=code"]) == (
+        "quick", ("n2", "n4"), fig4.ALGOS, [], "code", (1.0, 1.5))
 
 
 def test_reproduce_help_lists_fig4_and_its_options(capsys):

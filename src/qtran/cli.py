@@ -4,7 +4,7 @@
                 seeds=<int> steps=<int> out=<dir> [key=value ...] [--overwrite]
                                          an out= holding a run is refused unless --overwrite
     qtran reproduce <table1|fig2|fig3|fig4|compare> [out=<dir>] [budget=quick|medium|paper] [workers=<int>] [key=value ...]
-    qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [out=<dir>]
+    qtran reproduce fig4 [budget=...] [n=<2|4>] [algos=<a,b,...>] [form=paper|code] [p=<P,...>] [out=<dir>]
                                          train any pieces of Figure 4; again on the same out: the rest
     qtran reproduce fig3 [design=single|per_run|per_episode] [out=<dir>]
                                          Figure 3 with s drawn once, once per run, or every episode
@@ -144,18 +144,20 @@ def cmd_reproduce(args) -> int:
     else:
         from qtran.experiments import fig4
 
-        budget, settings, algos, rest_overrides = fig4.parse_pieces(overrides)
+        asked = fig4.parse_pieces(overrides)
+        budget, rest_overrides = asked.budget, asked.rest
         import jax
 
         from qtran.config import make_config
 
         # bad input fails here, before the note and before anything trains
-        for job in fig4.jobs(rest_overrides, budget, settings, algos).values():
+        for job in fig4.jobs(rest_overrides, budget, asked.settings, asked.algos, asked.form, asked.penalties).values():
             make_config(job)
-        fig4.check_out(out, budget, rest_overrides)
+        fig4.check_out(out, budget, rest_overrides, asked.form)
         if budget in fig4.SLOW_ON_CPU and jax.default_backend() == "cpu":
             print(f"note: budget={budget} on a CPU: {fig4.SLOW_ON_CPU[budget]}", file=sys.stderr)
-        fig4.run(rest_overrides, out=out, budget=budget, settings=settings, algos=algos, workers=workers)
+        fig4.run(rest_overrides, out=out, budget=budget, settings=asked.settings, algos=asked.algos, workers=workers,
+                 form=asked.form, penalties=asked.penalties)
         print((Path(out) / "final_rewards.md").read_text(), end="")
         print("\n" + (Path(out) / "claims.md").read_text(), end="")
     print(f"\nrun directories, figures and reports under {out}")
@@ -193,8 +195,14 @@ fig4 options:
   n=2|4|2,4                   which N to train (default both)
   algos=qtran-base,qtran-alt,vdn,qmix
                               which algorithms to train, a comma list (default all four)
+  form=paper|code             the paper's setting (default) or every choice of the authors'
+                              released code at once (movement, inputs, initialisation, QTRAN's
+                              and QMIX's networks; docs/reproduce.md lists them)
+  p=0.5,1.0,1.5               which penalties to train (default all three, in one program);
+                              a piece of some penalties is named <algo>-p1.0-1.5
   Run again with the same out= to train more pieces: finished runs are skipped, unfinished
-  ones resume from their checkpoints; an out= of another budget or other overrides is refused.
+  ones resume from their checkpoints; an out= of another budget, form or other overrides is
+  refused, and so is a piece whose penalties another piece of that algorithm already holds.
   Writes six panels, final_rewards.md and claims.md (also: qtran fig4-claims OUT_DIR)."""
 
 
@@ -372,8 +380,8 @@ def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
     _, rest = common.parse_workers(rest)
     _refuse_fixed_settings(what, rest)
     if what == "fig4":
-        budget, settings, algos, rest = fig4.parse_pieces(rest)
-        jobs = fig4.jobs(rest, budget, settings, algos)
+        asked = fig4.parse_pieces(rest)
+        jobs = fig4.jobs(asked.rest, asked.budget, asked.settings, asked.algos, asked.form, asked.penalties)
     elif what == "fig3":
         design, panels, algos, rest = fig3.parse_options(rest)
         jobs = fig3.jobs(rest, panels, algos, design)

@@ -51,6 +51,9 @@ class AgentConfig:
     # The layers after the trunk: "mlp" (a ReLU layer, then linear: the released code) or
     # "linear" (the trunk straight to Q values: PyMARL's and JaxMARL's GRU agents).
     head: str = "mlp"
+    # With shared parameters, append a one-hot agent id to each agent's input (true), or not
+    # (false: the released predator-prey code, whose observation carries only the id i / N).
+    onehot_id: bool = True
 
 
 @dataclass
@@ -65,6 +68,12 @@ class QtranConfig:
     # alt r + g max_i max_a Q_jt,i^-(tau', a, u_bar'_-i).
     td_target: str = "paper"
     hidden: int = 64
+    # QTRAN-base's f_r from the pooled h_Q to Q_jt: "relu" (one ReLU layer, then linear) or
+    # "elu2" (two ELU layers, then linear: the released predator-prey code).
+    f_r: str = "relu"
+    # Kernels of h_Q, h_V, f_r, f_v and QTRAN-alt's heads: "default" (Flax's LeCun normal) or
+    # "code" (the released code's N(0, 0.1)); biases start at zero.
+    init: str = "default"
 
 
 @dataclass
@@ -76,6 +85,11 @@ class QmixConfig:
     # None: Flax's default kernels; a number: orthogonal kernels with this gain in every mixer
     # layer (JaxMARL's baselines use 0.001, so Q_tot starts near zero).
     init_scale: Optional[float] = None
+    # Where the first mixing layer's bias enters: "inside" elu(q w1 + b1) (the QMIX paper) or
+    # "after" elu(q w1) + b1 (the released QTRAN code).
+    b1: str = "inside"
+    # Mixer kernels when init_scale is unset: "default" (Flax's) or "code" (N(0, 0.1)).
+    init: str = "default"
 
 
 @dataclass
@@ -289,7 +303,9 @@ def _numbers(node, prefix: str = ""):
 
 def validate(cfg: DictConfig) -> None:
     from qtran.algorithms import ALGORITHMS  # late: algorithms import networks, not config
-    from qtran.networks import AGENT_HEADS, AGENT_INITS
+    from qtran.algorithms.qmix import B1_PLACES
+    from qtran.algorithms.qtran_base import F_R_FORMS
+    from qtran.networks import AGENT_HEADS, AGENT_INITS, JOINT_INITS
 
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -342,6 +358,13 @@ def validate(cfg: DictConfig) -> None:
     need(cfg.qtran.lambda_opt >= 0 and cfg.qtran.lambda_nopt >= 0, "qtran lambdas must be non-negative")
     need(0.0 < cfg.wqmix.alpha <= 1.0, f"wqmix.alpha must be in (0, 1], got {cfg.wqmix.alpha}")
     need(cfg.qmix.hypernet_layers in (1, 2), f"qmix.hypernet_layers must be 1 or 2, got {cfg.qmix.hypernet_layers}")
+    need(cfg.qtran.f_r in F_R_FORMS, f"qtran.f_r must be {_choices(F_R_FORMS)}, got {cfg.qtran.f_r!r}")
+    need(cfg.qmix.b1 in B1_PLACES, f"qmix.b1 must be {_choices(B1_PLACES)}, got {cfg.qmix.b1!r}")
+    for key in ("qtran.init", "qmix.init"):
+        value = OmegaConf.select(cfg, key)
+        need(value in JOINT_INITS, f"{key} must be {_choices(JOINT_INITS)}, got {value!r}")
+    need(cfg.qmix.init == "default" or cfg.qmix.init_scale is None,
+         "qmix.init=code and qmix.init_scale both set the mixer's kernels; give one of them")
 
 
 _choices = or_list  # 'a, b or c'

@@ -22,18 +22,19 @@ from qtran.gru import gru_sequence, gru_step
 
 
 class MLP(nn.Module):
-    """Dense layers with ReLU between them and a linear last layer."""
+    """Dense layers with an activation (ReLU unless told) between them and a linear last layer."""
 
     features: Sequence[int]
     kernel_init: Any = nn.initializers.lecun_normal()  # Flax's default
     dot_general: Any = None  # the layers' product (None: Flax's; qtran.matmul's for wide layers)
+    activation: Any = nn.relu
 
     @nn.compact
     def __call__(self, x):
         for i, width in enumerate(self.features):
             x = nn.Dense(width, kernel_init=self.kernel_init, dot_general=self.dot_general)(x)
             if i < len(self.features) - 1:
-                x = nn.relu(x)
+                x = self.activation(x)
         return x
 
 
@@ -42,6 +43,9 @@ class MLP(nn.Module):
 # Q-learning baselines); biases start at zero in all.
 AGENT_INITS = {"default": nn.initializers.lecun_normal(), "code": nn.initializers.normal(stddev=0.1),
                "orthogonal": nn.initializers.orthogonal(1.0)}
+# Kernel initialisations of the joint networks (`qtran.init`, `qmix.init`): Flax's default or
+# the released code's N(0, 0.1) (every dense layer of its dq_network.py); biases start at zero.
+JOINT_INITS = {"default": nn.initializers.lecun_normal(), "code": nn.initializers.normal(stddev=0.1)}
 # Q heads (`agent.head`): the layers from the trunk to the Q values.
 AGENT_HEADS = ("mlp", "linear")
 
@@ -112,11 +116,12 @@ class HiddenQ(nn.Module):
 
     n_actions: int
     hidden: int = 64
+    kernel_init: Any = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, trunk, actions):
         x = jnp.concatenate([trunk, jax.nn.one_hot(actions, self.n_actions)], axis=-1)
-        return MLP((self.hidden, self.hidden))(x)
+        return MLP((self.hidden, self.hidden), self.kernel_init)(x)
 
 
 def _hq_layers(params):
@@ -154,17 +159,20 @@ class HiddenV(nn.Module):
     """h_V,i(tau_i): trunk features -> hidden ReLU -> linear."""
 
     hidden: int = 64
+    kernel_init: Any = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, trunk):
-        return MLP((self.hidden, self.hidden))(trunk)
+        return MLP((self.hidden, self.hidden), self.kernel_init)(trunk)
 
 
 class Agents:
     """All N agents' Q networks, with shared or per-agent parameters, feed-forward or recurrent.
 
     Each agent's output depends on its own observations only (decentralised execution). With
-    shared parameters a one-hot agent id is appended so agents can still differ.
+    shared parameters a one-hot agent id is appended so agents can still differ, unless
+    `onehot_id` is false (the released predator-prey code: its observation already carries
+    the scalar id i / N).
 
     - `step(params, carry, obs[..., N, D]) -> (carry, q[..., N, U], trunk[..., N, H])`: one
       acting step; `initial_carry(batch_shape)` is the state at an episode's first step.
@@ -176,13 +184,13 @@ class Agents:
     """
 
     def __init__(self, n_agents: int, n_actions: int, obs_dim: int, hidden: int, shared: bool,
-                 recurrent: bool = False, init: str = "default", head: str = "mlp"):
+                 recurrent: bool = False, init: str = "default", head: str = "mlp", onehot_id: bool = True):
         self.n_agents, self.n_actions, self.obs_dim, self.hidden = n_agents, n_actions, obs_dim, hidden
-        self.shared, self.recurrent = shared, recurrent
+        self.shared, self.recurrent, self.onehot_id = shared, recurrent, onehot_id
         self.net = (AgentGRU if recurrent else AgentMLP)(n_actions, hidden, init, head)
 
     def _inputs(self, obs):
-        if not self.shared:
+        if not (self.shared and self.onehot_id):
             return obs
         ids = jnp.broadcast_to(jnp.eye(self.n_agents, dtype=obs.dtype), obs.shape[:-1] + (self.n_agents,))
         return jnp.concatenate([obs, ids], axis=-1)

@@ -20,7 +20,7 @@ ALGORITHMS = {
 
 def make_algorithm(cfg, env) -> Algorithm:
     agents = Agents(env.n_agents, env.n_actions, env.obs_dim, cfg.agent.hidden, cfg.agent.shared,
-                    cfg.agent.recurrent, cfg.agent.init, cfg.agent.head)
+                    cfg.agent.recurrent, cfg.agent.init, cfg.agent.head, cfg.agent.onehot_id)
     return ALGORITHMS[cfg.algo](cfg, env, agents)
 
 

@@ -11,7 +11,11 @@ import jax.numpy as jnp
 from qtran.algorithms.base import (
     Algorithm, chosen, masked_mean, next_step, online_values, single_state_cuts, td_target,
 )
-from qtran.networks import MLP
+from qtran.networks import JOINT_INITS, MLP
+
+# Where the first layer's bias b1 enters: "inside" the ELU, elu(q w1 + b1) (the QMIX paper), or
+# "after" it, elu(q w1) + b1 (the released QTRAN code's generate_QMIX in dq_network.py).
+B1_PLACES = ("inside", "after")
 
 
 class QMixer(nn.Module):
@@ -19,12 +23,14 @@ class QMixer(nn.Module):
     embed: int = 32
     hypernet_layers: int = 2
     hypernet_hidden: int = 64
-    init_scale: Optional[float] = None  # None: Flax's default kernels; else orthogonal, this gain
+    init_scale: Optional[float] = None  # None: `init`'s kernels; else orthogonal, this gain
+    b1: str = "inside"  # one of B1_PLACES
+    weights: str = "default"  # a key of JOINT_INITS ("init" would shadow Module.init)
 
     def setup(self):
         # Attribute names are the submodule names the earlier single-method version was given
         # automatically, so parameter trees (and checkpoints) are unchanged.
-        init = nn.initializers.lecun_normal() if self.init_scale is None else nn.initializers.orthogonal(self.init_scale)
+        init = JOINT_INITS[self.weights] if self.init_scale is None else nn.initializers.orthogonal(self.init_scale)
         bias_1 = nn.Dense(self.embed, kernel_init=init)
         value = MLP((self.embed, 1), init)
         if self.hypernet_layers == 1:
@@ -51,7 +57,8 @@ class QMixer(nn.Module):
         """Q_tot[...] from the chosen agent values qs[..., N] and `hyper`'s weights (whose
         leading axes broadcast against qs's)."""
         w1 = jnp.broadcast_to(w1, qs.shape + w1.shape[-1:])
-        hidden = nn.elu(jnp.einsum("...n,...ne->...e", qs, w1) + b1)
+        mixed = jnp.einsum("...n,...ne->...e", qs, w1)
+        hidden = nn.elu(mixed + b1) if self.b1 == "inside" else nn.elu(mixed) + b1
         return jnp.sum(hidden * w2, axis=-1) + v
 
     def __call__(self, qs, state):
@@ -59,9 +66,14 @@ class QMixer(nn.Module):
         return self.mix(qs, *self.hyper(state))
 
 
+def qmixer(cfg, n_agents: int) -> QMixer:
+    """The mixer the `qmix.*` settings describe (QMIX and weighted QMIX)."""
+    q = cfg.qmix
+    return QMixer(n_agents, q.embed, q.hypernet_layers, q.hypernet_hidden, q.init_scale, q.b1, q.init)
+
+
 def make(cfg, env, agents) -> Algorithm:
-    mixer = QMixer(env.n_agents, cfg.qmix.embed, cfg.qmix.hypernet_layers, cfg.qmix.hypernet_hidden,
-                   cfg.qmix.init_scale)
+    mixer = qmixer(cfg, env.n_agents)
     one_state = single_state_cuts(cfg, env)
 
     def init_mixer(key):

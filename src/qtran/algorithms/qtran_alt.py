@@ -53,7 +53,7 @@ def nopt_min_loss(q, actions, avail, rows, v):
 def make(cfg, env, agents) -> Algorithm:
     nets = QtranNets(cfg, env)
     # The counterfactual head; the released code's shape is 64 - 64 - |U|.
-    f_alt = MLP((cfg.qtran.hidden, cfg.qtran.hidden, env.n_actions))
+    f_alt = MLP((cfg.qtran.hidden, cfg.qtran.hidden, env.n_actions), nets.kernel_init)
     n = env.n_agents
     lam_opt, lam_nopt = cfg.qtran.lambda_opt, cfg.qtran.lambda_nopt
 

@@ -21,7 +21,22 @@ from qtran.algorithms.base import (
     Algorithm, chosen, greedy, masked_mean, masked_q, next_step, one_input, online_values, per_joint_action,
     pick_rows, pool, single_state_cuts, td_target,
 )
-from qtran.networks import MLP, HiddenQ, HiddenV, hidden_q_at, hidden_q_table, hidden_q_trunk_part
+import flax.linen as nn
+
+from qtran.networks import JOINT_INITS, MLP, HiddenQ, HiddenV, hidden_q_at, hidden_q_table, hidden_q_trunk_part
+
+# f_r, the layers from the pooled h_Q to Q_jt (`qtran.f_r`): "relu", one ReLU layer then linear
+# (the paper's figures draw one hidden layer), or "elu2", two ELU layers then linear (the
+# released predator-prey code, generate_PQMIX7 in agents/pos_cac_fo/dq_network.py).
+F_R_FORMS = ("relu", "elu2")
+
+
+def joint_head(cfg) -> MLP:
+    """QTRAN-base's f_r as `qtran.f_r` and `qtran.init` describe it."""
+    q, init = cfg.qtran, JOINT_INITS[cfg.qtran.init]
+    if q.f_r == "elu2":
+        return MLP((q.hidden, q.hidden, 1), init, activation=nn.elu)
+    return MLP((q.hidden, 1), init)
 
 
 class QtranNets:
@@ -30,9 +45,10 @@ class QtranNets:
     def __init__(self, cfg, env):
         self.cfg, self.n_agents, self.n_actions = cfg.qtran, env.n_agents, env.n_actions
         self.split_hq = bool(cfg.compute_cuts)
-        self.hq = HiddenQ(env.n_actions, cfg.qtran.hidden)
-        self.hv = HiddenV(cfg.qtran.hidden)
-        self.f_v = MLP((cfg.qtran.hidden, 1))
+        self.kernel_init = JOINT_INITS[cfg.qtran.init]
+        self.hq = HiddenQ(env.n_actions, cfg.qtran.hidden, self.kernel_init)
+        self.hv = HiddenV(cfg.qtran.hidden, self.kernel_init)
+        self.f_v = MLP((cfg.qtran.hidden, 1), self.kernel_init)
 
     def init(self, key, agent_hidden: int) -> dict:
         k_hq, k_hv, k_fv = jax.random.split(key, 3)
@@ -89,7 +105,7 @@ def factorisation_losses(q, actions, avail, q_jt_taken, q_jt_greedy, v):
 
 def make(cfg, env, agents) -> Algorithm:
     nets = QtranNets(cfg, env)
-    f_r = MLP((cfg.qtran.hidden, 1))
+    f_r = joint_head(cfg)
     lam_opt, lam_nopt = cfg.qtran.lambda_opt, cfg.qtran.lambda_nopt
 
     def init_mixer(key):

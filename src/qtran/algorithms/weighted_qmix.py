@@ -29,7 +29,7 @@ from qtran.algorithms.base import (
     Algorithm, chosen, greedy, masked_mean, next_step, one_input, online_values, per_joint_action,
     per_joint_action_and_at, single_state_cuts, td_target,
 )
-from qtran.algorithms.qmix import QMixer
+from qtran.algorithms.qmix import QMixer, qmixer
 from qtran.matmul import dense_dot_general
 from qtran.networks import MLP, Agents
 
@@ -81,11 +81,10 @@ def make_cw(cfg, env, agents) -> Algorithm:
 
 
 def make(cfg, env, agents, weighting: str) -> Algorithm:
-    mixer = QMixer(env.n_agents, cfg.qmix.embed, cfg.qmix.hypernet_layers, cfg.qmix.hypernet_hidden,
-                   cfg.qmix.init_scale)
+    mixer = qmixer(cfg, env.n_agents)
     central = CentralQ(cfg.wqmix.central_hidden)
     central_agents = Agents(env.n_agents, env.n_actions, env.obs_dim, cfg.agent.hidden, cfg.agent.shared,
-                            cfg.agent.recurrent, cfg.agent.init, cfg.agent.head)
+                            cfg.agent.recurrent, cfg.agent.init, cfg.agent.head, cfg.agent.onehot_id)
     alpha = cfg.wqmix.alpha
     one_state = single_state_cuts(cfg, env)
 

@@ -5,9 +5,17 @@ start on distinct random cells. Each step:
 
 1. Predators move one after another in index order (0, 1, ...). A move off the grid or into
    a cell that is occupied right now (by a predator, moved or not yet moved, or by a prey)
-   leaves the mover where it was.
+   leaves the mover where it was (`move_rule="block"`, the default, as SPEC.md states the rule).
 2. Then every prey, again in index order, picks one of the 5 actions uniformly at random and
    moves under the same blocking rule.
+
+`move_rule="follow"` is the rule of the authors' released code (Sonkyunghwan/QTRAN,
+`Predator-Prey/envs/grid_core.py`, `World.single_agent_step`): every entity, predators then
+prey, has its action fixed before anyone moves; a mover whose target cell holds an entity that
+has not moved yet lets that entity make its own move first, then enters if the cell is now
+free. Chains are followed (a waits for b, b for c); an entity already waiting in the chain, or
+one that has already moved, is not asked again, so a swap or a cycle blocks everyone in it. A
+prey asked to move early keeps its pre-drawn action and does not move a second time.
 3. For each prey, count the predators on its 4 orthogonal neighbour cells (diagonals do not
    count): >= 2 is a catch (+1, and the prey respawns on a random empty cell), exactly 1 is a
    penalty (-P), 0 gives nothing. The team reward is the sum over prey.
@@ -33,6 +41,9 @@ Observation of agent i (obs_dim = 2 * (N + M) + 3; 9 for N=2, M=1 and 15 for N=4
       row_i / grid, col_i / grid ]
 
 This is the fully observable observation of the authors' released code (obs="full").
+`positions="centred"` writes the absolute positions, the own position here and every
+position of the global state, as (row - grid / 2) / grid, as the released code does
+(`agents/pos_cac_fo/agent.py`, `state_to_index`); the default "corner" writes row / grid.
 obs="local" keeps the same layout and size but hides every entity farther than `view` cells
 from agent i (Chebyshev distance, so the view is a (2 view + 1)^2 square): its relative
 position reads (0, 0). That is unambiguous, because no two entities ever share a cell, so
@@ -60,6 +71,8 @@ ACTION_NAMES = ("up", "left", "stay", "right", "down")
 # JAX's backend when qtran is imported, before the CLI can choose the CPU device count.
 MOVES = np.array([[-1, 0], [0, -1], [0, 0], [0, 1], [1, 0]], np.int32)
 OBS_MODES = ("full", "local")
+MOVE_RULES = ("block", "follow")
+POSITION_ORIGINS = ("corner", "centred")
 
 
 @dataclass
@@ -82,6 +95,12 @@ class PredatorPreyConfig:
     view: int = 2
     # Steps per episode; the episode is cut here, never terminated.
     episode_limit: int = 100
+    # "block": a move into a cell occupied now fails (SPEC.md's rule); "follow": the occupant
+    # moves first and the mover enters if the cell is then free (the released grid_core.py).
+    move_rule: str = "block"
+    # Absolute positions (own position in the observation, the global state): "corner" is
+    # row / grid, "centred" is (row - grid / 2) / grid (the released code's state_to_index).
+    positions: str = "corner"
 
 
 class PPState(NamedTuple):
@@ -144,24 +163,70 @@ def _random_empty_cell(key, positions, grid):
     return jnp.stack([flat // grid, flat % grid]).astype(jnp.int32)
 
 
+def move_all_following(positions: jax.Array, actions: jax.Array, grid: int) -> jax.Array:
+    """Every entity of positions[K, 2] moves by actions[K] in index order under the released
+    code's rule (`move_rule="follow"`, module docstring).
+
+    The released code recurses: a mover marks itself waiting and asks the occupant of its
+    target to move first. Here the same calls are laid out flat, as a chain: from mover i,
+    follow occupants that have neither moved nor joined the chain; then resolve the chain
+    from its far end back to i, each member entering its target if that cell is free by
+    then. K is static, so every loop unrolls; the chain has at most K members.
+    """
+    k = positions.shape[0]
+    moved = jnp.zeros(k, bool)
+    for i in range(k):
+        # Build the chain i -> occupant -> occupant's occupant ... (indices, valid up to length).
+        chain = jnp.full(k, i, jnp.int32)
+        in_chain = jnp.zeros(k, bool).at[i].set(True)
+        length = jnp.int32(1)
+        growing = ~moved[i]
+        for step in range(1, k):
+            last = chain[step - 1]
+            target = positions[last] + jnp.asarray(MOVES)[actions[last]]
+            at_target = jnp.all(positions == target, axis=-1)  # who stands there now
+            occupant = jnp.argmax(at_target)
+            asks = growing & at_target.any() & ~moved[occupant] & ~in_chain[occupant]
+            chain = chain.at[step].set(jnp.where(asks, occupant, chain[step]))
+            in_chain = in_chain.at[occupant].set(in_chain[occupant] | asks)
+            length = length + asks.astype(jnp.int32)
+            growing = asks
+        # Resolve from the far end: each member moves if its target is on the grid and free now.
+        for step in reversed(range(k)):
+            who = chain[step]
+            active = (step < length) & ~moved[i]
+            here = positions[who]
+            target = here + jnp.asarray(MOVES)[actions[who]]
+            off_grid = jnp.any((target < 0) | (target >= grid))
+            occupied = jnp.any(jnp.all(positions == target, axis=-1))
+            new = jnp.where(active & ~off_grid & ~occupied, target, here)
+            positions = positions.at[who].set(new)
+            moved = moved.at[who].set(moved[who] | active)
+    return positions
+
+
 def transition(
-    key, state: PPState, actions, grid: int, prey_actions=None
+    key, state: PPState, actions, grid: int, prey_actions=None, move_rule: str = "block"
 ) -> tuple[PPState, jax.Array, jax.Array, jax.Array]:
     """One step of the dynamics: (next state, team reward, catches, penalties).
 
     `prey_actions` (int[M]) scripts the prey instead of drawing their moves uniformly from
     `key`; tests use it to replay hand-drawn situations. Respawns always use `key`.
+    `move_rule` is "block" or "follow" (module docstring).
     """
     n, m = state.predators.shape[0], state.prey.shape[0]
     k_prey, k_respawn = jax.random.split(key)
     pos = jnp.concatenate([state.predators, state.prey])
-    # n and m are static, so these loops unroll; each mover sees everyone's current cell.
-    for i in range(n):
-        pos = move(pos, i, actions[i], grid)
     if prey_actions is None:
         prey_actions = jax.random.randint(k_prey, (m,), 0, N_ACTIONS)
-    for j in range(m):
-        pos = move(pos, n + j, prey_actions[j], grid)
+    if move_rule == "follow":
+        pos = move_all_following(pos, jnp.concatenate([jnp.asarray(actions), jnp.asarray(prey_actions)]), grid)
+    else:
+        # n and m are static, so these loops unroll; each mover sees everyone's current cell.
+        for i in range(n):
+            pos = move(pos, i, actions[i], grid)
+        for j in range(m):
+            pos = move(pos, n + j, prey_actions[j], grid)
 
     hits = neighbour_counts(pos[:n], pos[n:])
     caught = hits >= 2
@@ -180,7 +245,15 @@ def transition(
     return nxt, reward, catches, penalties
 
 
-def observations(state: PPState, grid: int, mode: str = "full", view: int = 2) -> jax.Array:
+def absolute(cells: jax.Array, grid: int, positions: str = "corner") -> jax.Array:
+    """Absolute cells int[..., 2] as floats: row / grid ("corner") or (row - grid / 2) / grid
+    ("centred", the released code's)."""
+    shift = grid / 2 if positions == "centred" else 0.0
+    return (cells - shift) / grid
+
+
+def observations(state: PPState, grid: int, mode: str = "full", view: int = 2,
+                 positions: str = "corner") -> jax.Array:
     """float32[N, 2 (N + M) + 3], the layout in the module docstring."""
     n = state.predators.shape[0]
     entities = jnp.concatenate([state.predators, state.prey])  # [N + M, 2]
@@ -190,13 +263,14 @@ def observations(state: PPState, grid: int, mode: str = "full", view: int = 2) -
         rel = jnp.where(visible, rel, 0)
     ids = jnp.arange(n, dtype=jnp.float32)[:, None] / n
     return jnp.concatenate(
-        [rel.reshape(n, -1) / grid, ids, state.predators / grid], axis=-1
+        [rel.reshape(n, -1) / grid, ids, absolute(state.predators, grid, positions)], axis=-1
     ).astype(jnp.float32)
 
 
-def global_state(state: PPState, grid: int) -> jax.Array:
-    """float32[2 (N + M)]: all positions / grid, predators then prey."""
-    return (jnp.concatenate([state.predators, state.prey]).reshape(-1) / grid).astype(jnp.float32)
+def global_state(state: PPState, grid: int, positions: str = "corner") -> jax.Array:
+    """float32[2 (N + M)]: all positions (`absolute`), predators then prey."""
+    cells = jnp.concatenate([state.predators, state.prey]).reshape(-1)
+    return absolute(cells, grid, positions).astype(jnp.float32)
 
 
 def validate(cfg: PredatorPreyConfig) -> None:
@@ -218,15 +292,20 @@ def validate(cfg: PredatorPreyConfig) -> None:
         raise UserError(f"env.view={cfg.view} must be >= 0")
     if int(cfg.episode_limit) < 1:
         raise UserError(f"env.episode_limit={cfg.episode_limit} must be at least 1")
+    if cfg.move_rule not in MOVE_RULES:
+        raise UserError(f"env.move_rule={cfg.move_rule!r} is unknown; choose one of {', '.join(MOVE_RULES)}")
+    if cfg.positions not in POSITION_ORIGINS:
+        raise UserError(f"env.positions={cfg.positions!r} is unknown; choose one of {', '.join(POSITION_ORIGINS)}")
 
 
 def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
     validate(cfg)
     n, m, grid = int(cfg.agents), int(cfg.prey), int(cfg.grid)
     mode, view = cfg.obs, int(cfg.view)
+    rule, origin = str(cfg.move_rule), str(cfg.positions)
 
     def obs_of(state):
-        return observations(state, grid, mode, view)
+        return observations(state, grid, mode, view, origin)
 
     def reset_with_penalty(key, penalty):
         # Distinct cells for everyone: the first N + M entries of a permutation of all cells.
@@ -239,7 +318,7 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
         return reset_with_penalty(key, cfg.penalty)
 
     def step(key, state, actions):
-        nxt, reward, catches, penalties = transition(key, state, actions, grid)
+        nxt, reward, catches, penalties = transition(key, state, actions, grid, move_rule=rule)
         info = {"catches": catches, "penalties": penalties}
         return obs_of(nxt), nxt, reward, jnp.bool_(False), info
 
@@ -249,7 +328,8 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
 
     return Env(
         name=f"predator_prey:n{n}m{m}g{grid}p{cfg.penalty}"
-        + ("" if mode == "full" else f":{mode}{view}"),
+        + ("" if mode == "full" else f":{mode}{view}")
+        + ("" if rule == "block" else f":{rule}") + ("" if origin == "corner" else f":{origin}"),
         n_agents=n,
         n_actions=N_ACTIONS,
         obs_dim=2 * (n + m) + 3,
@@ -258,7 +338,7 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
         reset=reset,
         step=step,
         avail_actions=avail_actions,
-        global_state=lambda state: global_state(state, grid),
+        global_state=lambda state: global_state(state, grid, origin),
         value_name="penalty",
         reset_with_value=reset_with_penalty,
         meta={

@@ -6,6 +6,18 @@ The three penalties of one N train in one compiled program together with the see
 <out>/<n2|n4>/<algo>/, the six panels in <out>/fig4_n<N>_p<P>.{png,svg,txt}, the paper's
 claims checked against them in <out>/claims.md (`fig4_claims`).
 
+Forms: `form=paper` (the default) trains the paper's setting as SPEC.md describes it;
+`form=code` turns on, for all four algorithms, every choice of the authors' released
+predator-prey code (Sonkyunghwan/QTRAN, `Predator-Prey/`) where it differs, each of which is
+also a switch of its own (`CODE_FORM` below lists them with the file each comes from). The
+form is recorded in experiment.json and in every piece's summary.json, and one directory never
+mixes forms.
+
+Penalty pieces: `p=1.0,1.5` trains only those penalties (still one batch axis, in one
+program); the piece is named <algo>-p1.0-1.5, so a directory can hold, say, QTRAN-base at
+P = 1.0 and 1.5 in one piece and at P = 0.5 in another. Two pieces of one algorithm and N never
+share a penalty.
+
 Pieces: `qtran reproduce fig4 n=2 algos=qtran-alt,vdn` trains only those. Running again on
 the same `out` skips finished pieces and resumes unfinished ones from their checkpoints (the
 sweep's `run_one`); experiment.json records the budget and overrides of the directory, and a
@@ -36,6 +48,7 @@ Budgets:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,14 +56,33 @@ from qtran.errors import UserError
 from qtran.experiments.common import (
     JOB_DEFAULTS, build_configs, comma_choices, final_reward_table, read_manifest, write_manifest,
 )
-from qtran.experiments.fig4_layout import ALGOS, PENALTIES, split_by_value  # noqa: F401 (read as fig4.split_by_value)
+from qtran.experiments.fig4_layout import (  # noqa: F401 (split_by_value is read as fig4.split_by_value)
+    ALGOS, PENALTIES, SETTINGS_DIRS, piece_dirs, piece_name, piece_penalties, split_by_value, split_piece,
+)
 from qtran.plots import ALGO_LABELS, plot_curves
 from qtran.results import prepare_run_dir, read_summary
 
+# The released code's choices, each a switch of its own (docs/reproduce.md says more):
+CODE_FORM = [
+    # envs/grid_core.py, World.single_agent_step: the occupant of a target cell moves first.
+    "env.move_rule=follow",
+    # agents/pos_cac_fo/agent.py, state_to_index: positions as (p - map_size / 2) / map_size.
+    "env.positions=centred",
+    # dq_network.py, generate_*: the agent input is the observation with the scalar id i / N only,
+    # and every dense layer starts from N(0, 0.1) kernels and zero biases.
+    "agent.onehot_id=false", "agent.init=code", "qtran.init=code", "qmix.init=code",
+    # dq_network.py, generate_PQMIX7 (QTRAN-base) and generate_PQMIX5 (QTRAN-alt): no V network,
+    # mean pooling of the h_Q,i, the code's TD targets, and f_r as two ELU layers.
+    "qtran.v_net=false", "qtran.pooling=mean", "qtran.td_target=code", "qtran.f_r=elu2",
+    # dq_network.py, generate_QMIX: embed 64, one-layer hypernetworks, b1 added after the ELU.
+    "qmix.embed=64", "qmix.hypernet_layers=1", "qmix.b1=after",
+]
+FORMS = {"paper": [], "code": CODE_FORM}
+
 SETTINGS = {"n2": ["env.agents=2", "env.prey=1", "env.grid=5"], "n4": ["env.agents=4", "env.prey=2", "env.grid=7"]}
 # tensorboard=false: the events would be deleted with the checkpoints once a piece finishes.
-COMMON = ["env=predator_prey", "seeds=5", "gamma=0.99", "adam_eps=1.5e-4", "batch_size=32",
-          f"env_values=[{','.join(str(p) for p in PENALTIES)}]", "tensorboard=false"]
+# The penalties (env_values) are added per piece by `jobs`.
+COMMON = ["env=predator_prey", "seeds=5", "gamma=0.99", "adam_eps=1.5e-4", "batch_size=32", "tensorboard=false"]
 BUDGETS = {
     "paper": {
         "n2": ["steps=3000000", "buffer_size=6000", "target_update_interval=10000", "warmup_steps=9600",
@@ -87,17 +119,32 @@ BULKY = ("checkpoints", "tb")
 COSMETIC = ("progress", "tensorboard")
 
 
-def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGOS) -> dict[str, list[str]]:
+def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGOS, form: str = "paper",
+         penalties=PENALTIES) -> dict[str, list[str]]:
     if budget not in BUDGETS:
         raise UserError(f"budget={budget!r} is unknown; choose one of {', '.join(BUDGETS)}")
-    return {f"{n}/{a}": COMMON + SETTINGS[n] + BUDGETS[budget][n] + list(overrides) + [f"algo={a}"]
-            for n in settings for a in algos}
+    if form not in FORMS:
+        raise UserError(f"form={form!r} is unknown; choose one of {', '.join(FORMS)}")
+    values = [f"env_values=[{','.join(str(p) for p in penalties)}]"]
+    return {piece_name(n, a, penalties): COMMON + values + SETTINGS[n] + BUDGETS[budget][n] + FORMS[form]
+            + list(overrides) + [f"algo={a}"] for n in settings for a in algos}
 
 
-def parse_pieces(overrides: list[str]) -> tuple[str, tuple[str, ...], tuple[str, ...], list[str]]:
-    """Take budget=, n= and algos= out of the overrides: (budget, settings, algos, the rest).
-    Defaults: budget quick, both N, all four algorithms."""
-    budget, settings, algos, rest = "quick", tuple(SETTINGS), ALGOS, []
+class Pieces(NamedTuple):
+    """What `qtran reproduce fig4` was asked to train, and the overrides left for every job."""
+
+    budget: str
+    settings: tuple[str, ...]
+    algos: tuple[str, ...]
+    rest: list[str]
+    form: str = "paper"
+    penalties: tuple[float, ...] = PENALTIES
+
+
+def parse_pieces(overrides: list[str]) -> Pieces:
+    """Take budget=, n=, algos=, form= and p= out of the overrides. Defaults: budget quick,
+    both N, all four algorithms, the paper's form, all three penalties."""
+    budget, settings, algos, form, penalties, rest = "quick", tuple(SETTINGS), ALGOS, "paper", PENALTIES, []
     for item in overrides:
         key, _, value = item.partition("=")
         if key == "budget":
@@ -108,10 +155,18 @@ def parse_pieces(overrides: list[str]) -> tuple[str, tuple[str, ...], tuple[str,
             settings = comma_choices("n", value, {n[1:]: n for n in SETTINGS})
         elif key == "algos":
             algos = comma_choices("algos", value, {a: a for a in ALGOS})
+        elif key == "form":
+            if value not in FORMS:
+                raise UserError(f"form={value!r} is unknown; choose one of {', '.join(FORMS)}")
+            form = value
+        elif key == "p":
+            chosen = comma_choices("p", value, {t: float(t) for p in PENALTIES for t in (str(p), f"{p:g}")})
+            penalties = tuple(p for p in PENALTIES if p in chosen)
         else:
             rest.append(item)
     # the file layout's order, whatever order they were typed in
-    return budget, tuple(n for n in SETTINGS if n in settings), tuple(a for a in ALGOS if a in algos), rest
+    return Pieces(budget, tuple(n for n in SETTINGS if n in settings), tuple(a for a in ALGOS if a in algos), rest,
+                  form, penalties)
 
 
 def result_overrides(overrides: list[str]) -> dict[str, str]:
@@ -124,8 +179,8 @@ def result_overrides(overrides: list[str]) -> dict[str, str]:
     return found
 
 
-def check_out(out: str | Path, budget: str, overrides: list[str]) -> dict | None:
-    """Refuse an `out` holding Figure 4 runs of another budget or other overrides (so one
+def check_out(out: str | Path, budget: str, overrides: list[str], form: str = "paper") -> dict | None:
+    """Refuse an `out` holding Figure 4 runs of another budget, form or other overrides (so one
     directory never mixes them); returns its manifest, None for a new directory."""
     manifest = read_manifest(out)
     if manifest is None:
@@ -136,6 +191,10 @@ def check_out(out: str | Path, budget: str, overrides: list[str]) -> dict | None
     if manifest.get("budget") != budget:
         raise UserError(f"{where} holds budget={manifest.get('budget')} runs, not budget={budget}; give "
                         f"budget={manifest.get('budget')} or choose another out=")
+    saved_form = manifest.get("form", "paper")  # directories made before form= existed hold the paper's
+    if saved_form != form:
+        raise UserError(f"{where} holds form={saved_form} runs, not form={form}; give form={saved_form} "
+                        "or choose another out=")
     saved = manifest.get("overrides")
     if not isinstance(saved, list):
         raise UserError(f"{where} does not record its overrides; choose another out=")
@@ -158,19 +217,51 @@ def trim(run_dir: Path) -> None:
                 shutil.rmtree(run_dir / name)
 
 
-def _piece_record(summary: dict, budget: str, cfg) -> dict:
-    return {"budget": budget, "steps": summary["steps"], "updates_per_step": float(cfg.updates_per_step)}
+def _piece_record(summary: dict, budget: str, form: str, cfg) -> dict:
+    return {"budget": budget, "form": form, "penalties": list(dict.fromkeys(float(v) for v in summary["env_values"])),
+            "steps": summary["steps"], "updates_per_step": float(cfg.updates_per_step)}
+
+
+def record_in_summary(run_dir: Path, record: dict) -> None:
+    """Write the piece's Figure 4 record (form, budget, penalties) into its summary.json, so
+    the file says by itself what it is; the training results in it are left as they are."""
+    import json
+
+    path = run_dir / "summary.json"
+    summary = json.loads(path.read_text())
+    if summary.get("fig4") == record:
+        return
+    summary["fig4"] = record
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(path)
+
+
+def check_penalties(out: Path, pieces: dict, manifest: dict) -> None:
+    """Refuse a piece whose penalties overlap another piece's of the same N and algorithm."""
+    held = {}
+    for name in list(dict.fromkeys([*(manifest.get("pieces") or {}), *piece_dirs(out)])):
+        held[name] = piece_penalties(name)
+    for name in pieces:
+        n, algo = split_piece(name)
+        for other, values in held.items():
+            if other != name and split_piece(other) == (n, algo) and set(values) & set(piece_penalties(name)):
+                raise UserError(f"{out / other} already holds {ALGO_LABELS.get(algo, algo)} at N = {n[1:]} for P = "
+                                f"{', '.join(str(p) for p in sorted(set(values) & set(piece_penalties(name))))}; "
+                                "choose other penalties (p=) or another out=")
 
 
 def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", settings=tuple(SETTINGS),
-        algos=ALGOS, workers: int | None = None) -> dict[str, dict]:
-    """Train the pieces `settings` x `algos` into `out` (finished ones are skipped, unfinished
-    ones resumed), then draw every panel and the claims table; returns {piece: summary}."""
+        algos=ALGOS, workers: int | None = None, form: str = "paper", penalties=PENALTIES) -> dict[str, dict]:
+    """Train the pieces `settings` x `algos` (at `penalties`, in `form`) into `out` (finished
+    ones are skipped, unfinished ones resumed), then draw every panel and the claims table;
+    returns {piece: summary}."""
     from qtran import sweep
 
     out_dir = Path(out)
-    manifest = check_out(out_dir, budget, overrides)
-    pieces = jobs(overrides, budget, settings, algos)
+    manifest = check_out(out_dir, budget, overrides, form)
+    pieces = jobs(overrides, budget, settings, algos, form, penalties)
+    check_penalties(out_dir, pieces, manifest or {})
     configs = build_configs(pieces, out_dir)
     finished = [name for name in configs if sweep.is_finished(out_dir / name)]
     for name in finished:
@@ -178,7 +269,9 @@ def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", set
             raise UserError(f"{out_dir / name} holds a finished run trained with other settings; "
                             "choose another out= or remove it")
     prepare_run_dir(out_dir)
-    manifest = manifest or {"experiment": "fig4", "budget": budget, "overrides": list(overrides), "pieces": {}}
+    manifest = manifest or {"experiment": "fig4", "budget": budget, "form": form, "overrides": list(overrides),
+                            "pieces": {}}
+    manifest.setdefault("form", form)
     manifest.setdefault("pieces", {})
     for key, values in (("settings", settings), ("algos", algos)):  # everything asked for so far
         manifest[key] = list(dict.fromkeys(list(manifest.get(key) or []) + list(values)))
@@ -187,7 +280,8 @@ def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", set
 
     def done(name: str, summary: dict) -> None:
         trim(out_dir / name)
-        manifest["pieces"][name] = _piece_record(summary, budget, configs[name])
+        manifest["pieces"][name] = _piece_record(summary, budget, form, configs[name])
+        record_in_summary(out_dir / name, manifest["pieces"][name])
         write_manifest(out_dir, **manifest)
 
     summaries = {}

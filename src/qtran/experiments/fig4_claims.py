@@ -30,7 +30,7 @@ from qtran.experiments.claims import (  # noqa: F401 (finals, interval, above: t
     ALPHA, DOES_NOT_SHOW, NOT_RUN, SHOWS, Row, above, cell, checked_manifest, describe, earlier, finals, first_step, interval,
     percent, rows_markdown, step_text, welch_p,
 )
-from qtran.experiments.fig4_layout import ALGOS, PENALTIES, split_by_value
+from qtran.experiments.fig4_layout import ALGOS, PENALTIES, piece_dirs, split_by_value, split_piece
 from qtran.plots import ALGO_LABELS as LABELS
 
 NEAR_ZERO = 1.0  # team reward per episode; about one catch per 100-step episode
@@ -269,12 +269,14 @@ def load(out: str | Path) -> tuple[dict, dict[str, list[dict]]]:
     manifest = read_manifest(out) or {}
     recorded = manifest.get("pieces") if isinstance(manifest.get("pieces"), dict) else {}
     curves, budgets = {}, {n: [] for n in PAPER_STEPS}
-    finished = load_summaries(out, [f"{n}/{a}" for n in PAPER_STEPS for a in ALGOS], required=False)
+    finished = load_summaries(out, piece_dirs(out), required=False)
     for name, summary in finished.items():
-        n, algo = name.split("/")
+        n, algo = split_piece(name)
         run_dir = out / name
         _check_batched(summary, run_dir / "summary.json")
         for p, curve in split_by_value(summary).items():
+            if (n, p, algo) in curves:  # two pieces of one algorithm trained this penalty
+                raise UserError(f"{out}: two pieces of {algo} at N = {n[1:]} hold P = {p}; remove one")
             curves[(n, p, algo)] = curve
         piece = recorded.get(name) if isinstance(recorded.get(name), dict) else {}
         budgets[n].append({"budget": piece.get("budget", manifest.get("budget", "?")),
