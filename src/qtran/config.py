@@ -1,7 +1,7 @@
 """Typed configuration and `key=value` overrides.
 
 The defaults are the paper's choices where the paper states one, otherwise the authors'
-released code's (see shared SPEC.md). OmegaConf gives Hydra-style dotted overrides on top of
+released code's (repository Sonkyunghwan/QTRAN). OmegaConf gives Hydra-style dotted overrides on top of
 these dataclasses, with type checking and unknown keys refused.
 """
 
