@@ -72,6 +72,7 @@ class GaussianSqueezeConfig:
     setting: str = "paper"
     # true: one s drawn per episode and shared by every agent (the paper's Figure 3c).
     equal_s: bool = False
+    # Number of agents N.
     agents: int = 10
     # own: agent i observes [s_i]; all: every agent observes the whole s vector (released code).
     obs: str = "own"
