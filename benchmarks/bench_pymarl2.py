@@ -170,7 +170,7 @@ def last_greedy_episode(n_logged: int, steps: int, interval: int) -> int:
     """1-based position of the last greedy test episode in the game's log, by PyMARL2's schedule
     (episode runner, one env, one test episode): after each training episode (t_env += 1), a
     test episode runs when t_env - last_test >= interval, last_test starting at -interval - 1.
-    (Until session 8 this returned the training episode just before it, whose actions are
+    (Until commit 0eaa988 this returned the training episode just before it, whose actions are
     random under full exploration: see NOTES.md.)"""
     index, t_env, last_test, last = 0, 0, -interval - 1, None
     while t_env <= steps:

@@ -12,7 +12,7 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=1").strip()
 # A compilation cache of the test process's own, deleted when it exits: never the user's
 # ~/.cache, and the many tests that train the same small configurations compile them once
-# (the fast suite: 564 s without a cache, 482 s with one; NOTES.md, session 8). Results are bit
+# (the fast suite: 564 s without a cache, 482 s with one; NOTES.md, commit 6a6268f). Results are bit
 # for bit those of a fresh compilation (tests/test_runtime.py). Subprocesses inherit it. A test
 # about the cache itself sets its own XDG_CACHE_HOME; QTRAN_COMPILE_CACHE=0 turns it off.
 if "QTRAN_TEST_CACHE_HOME" not in os.environ:

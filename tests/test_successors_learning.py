@@ -7,7 +7,7 @@ stuck with the agents' greedy action on a 0-payoff cell whose Q_tot and Q_tot(A,
 near 4 (Q_tot(A, A) cannot exceed the greedy cell's value). That claim is marked as an
 expected failure, strictly, so it shows the day it starts to hold. With the authors' code's
 gradient path and gradient clip (`qplex.stop_gradient=true grad_clip=10`) it does hold: 10/10
-on these seeds (measured, session 8), though its utilities diverge on the way
+on these seeds (measured 2026-11-30, commit d89f3ac), though its utilities diverge on the way
 (docs/algorithms.md).
 """
 

@@ -1,7 +1,7 @@
 """Typed configuration and `key=value` overrides.
 
 The defaults are the paper's choices where the paper states one, otherwise the authors'
-released code's (see shared SPEC.md). OmegaConf gives Hydra-style dotted overrides on top of
+released code's (repository Sonkyunghwan/QTRAN). OmegaConf gives Hydra-style dotted overrides on top of
 these dataclasses, with type checking and unknown keys refused.
 """
 
@@ -22,7 +22,11 @@ from qtran.errors import UserError
 
 @dataclass
 class EpsConfig:
+    """Epsilon-greedy exploration: epsilon falls linearly from `start` to `end`."""
+
+    # Epsilon at the first step (after the warm-up's uniformly random actions).
     start: float = 1.0
+    # Epsilon once the anneal is over, kept to the end of the run.
     end: float = 0.1
     # Environment steps of the linear anneal from start to end; None means 45% of `steps`
     # (the released code's schedule). start = end = 1 is full exploration.
@@ -31,18 +35,27 @@ class EpsConfig:
 
 @dataclass
 class EvalConfig:
+    """Greedy evaluation: every agent acts on its own Q_i, without exploration."""
+
     # Environment steps between greedy evaluations; None means steps / 20.
     interval: Optional[int] = None
+    # Greedy episodes per run at each evaluation.
     episodes: int = 32
 
 
 @dataclass
 class AgentConfig:
+    """The agents' Q networks."""
+
+    # Width of the agent network (feed-forward: obs -> hidden -> hidden -> hidden -> Q with the
+    # `mlp` head, as the released code with 64).
     hidden: int = 64
     # true: one network for all agents with a one-hot agent id appended to the observation;
     # false: each agent has its own parameters.
     shared: bool = True
-    # true: a GRU agent (input layer, GRU cell, Q head) for partially observable tasks.
+    # true: a GRU agent (input layer, GRU cell, Q head) for partially observable tasks, trained
+    # on whole stored episodes with the hidden state reset at each episode's first step;
+    # false: feed-forward agents learn from single sampled transitions, as the released code.
     recurrent: bool = False
     # Kernel initialisation of the agent's dense layers: "default" (Flax's LeCun normal),
     # "code" (the released code's N(0, 0.1)) or "orthogonal" (gain 1, JaxMARL's baselines);
@@ -58,15 +71,22 @@ class AgentConfig:
 
 @dataclass
 class QtranConfig:
+    """QTRAN-base and QTRAN-alt."""
+
+    # Weight of L_opt (released code: 1; PyMARL uses 1 with lambda_nopt 0.1, with which
+    # QTRAN-base finds climb21's optimum in 1/5 seeds instead of 4/5).
     lambda_opt: float = 1.0
+    # Weight of L_nopt (QTRAN-base) or of its counterfactual form L_nopt-min (QTRAN-alt)
+    # (released code: 1).
     lambda_nopt: float = 1.0
-    # paper: a state-value network V_jt; false: V = 0, as in the released code.
+    # true (paper): a state-value network V_jt; false: V = 0, as in the released code.
     v_net: bool = True
     # How per-agent hidden features are combined: paper "sum", released code "mean".
     pooling: str = "sum"
     # paper: y = r + g Q_jt^-(tau', u_bar'); code: base r + g sum_i max Q_i^-,
     # alt r + g max_i max_a Q_jt,i^-(tau', a, u_bar'_-i).
     td_target: str = "paper"
+    # Width of the joint network, QTRAN-alt's counterfactual network and the V network.
     hidden: int = 64
     # QTRAN-base's f_r from the pooled h_Q to Q_jt: "relu" (one ReLU layer, then linear) or
     # "elu2" (two ELU layers, then linear: the released predator-prey code).
@@ -78,9 +98,13 @@ class QtranConfig:
 
 @dataclass
 class QmixConfig:
+    """QMIX's mixing network, also the mixer of weighted QMIX."""
+
+    # Width of the mixing network's hidden layer (QMIX paper: 32; the QTRAN code: 64).
     embed: int = 32
-    # QMIX paper: 2-layer hypernetworks; the QTRAN code: embed 64, 1 layer.
+    # Layers of each hypernetwork, 1 or 2 (QMIX paper: 2; the QTRAN code: 1).
     hypernet_layers: int = 2
+    # Hidden width of 2-layer hypernetworks.
     hypernet_hidden: int = 64
     # None: Flax's default kernels; a number: orthogonal kernels with this gain in every mixer
     # layer (JaxMARL's baselines use 0.001, so Q_tot starts near zero).
@@ -94,11 +118,13 @@ class QmixConfig:
 
 @dataclass
 class QplexConfig:
-    # QPLEX (Wang et al., 2021), Section 3 (transformation and attention): width of the networks that give w_i(s),
-    # b_i(s) and the attention parts, and the number of attention heads K. The paper does not
-    # print them; these are the authors' released settings (adv_hypernet_embed 64 with 2-layer
-    # networks, num_kernel 4, as carried in PyMARL2's qplex.yaml).
+    """QPLEX (Wang et al., 2021). The paper does not print these sizes; the defaults
+    are the authors' released settings, as carried in PyMARL2's qplex.yaml."""
+
+    # Width of the networks that give w_i(s), b_i(s) and the attention parts (Section 3,
+    # transformation and attention; the authors' adv_hypernet_embed 64, 2-layer networks).
     hidden: int = 64
+    # Number of attention heads K (the authors' num_kernel 4).
     heads: int = 4
     # The authors' code (dmaq_general.py, as carried in PyMARL2) stops the gradient of the
     # advantage term: Q_tot = sum_i (w_i Q_i(u_i) + b_i) + sum_i (lambda_i - 1) sg(w_i A_i), the same
@@ -110,6 +136,8 @@ class QplexConfig:
 
 @dataclass
 class WqmixConfig:
+    """Weighted QMIX, OW-QMIX and CW-QMIX (Rashid et al., 2020)."""
+
     # Weighted QMIX (Rashid et al., 2020), the weightings' section (4): the weight alpha in (0, 1] given to the
     # joint actions outside the weighting's condition. 0.1 is the authors' setting (PyMARL2's
     # ow_qmix.yaml / cw_qmix.yaml: "w: 0.1 # alpha in the paper"); alpha = 1 is plain QMIX.
@@ -122,6 +150,8 @@ class WqmixConfig:
 
 @dataclass
 class CheckpointConfig:
+    """Checkpoints of the whole training state, for `qtran resume`."""
+
     # Chunks (evaluation intervals) between checkpoints of the whole training state, for
     # `qtran resume`; 0 turns checkpoints off. One is also written at the end.
     every: int = 1
@@ -131,7 +161,9 @@ class CheckpointConfig:
 @dataclass
 class Config:
     algo: str = "qtran-base"  # qtran-base, qtran-alt, vdn, qmix, iql, qplex, ow-qmix or cw-qmix
-    env: Any = None  # filled with the chosen family's config dataclass
+    # The environment family, chosen with env=NAME (default matrix); each family's env.* settings
+    # are its own (`qtran config env=NAME` prints them).
+    env: Any = None
     seeds: int = 1  # number of seeds, trained together as one vmapped batch
     seed: int = 0  # first seed; the run uses seed, seed+1, ..., seed+seeds-1
     # Values of the environment's batchable setting (predator-prey: the penalty P) trained
@@ -140,20 +172,23 @@ class Config:
     steps: int = 20000  # environment steps per seed
     n_envs: int = 1  # parallel environments per seed
     batch_size: int = 32  # episodes per gradient update
-    buffer_size: int = 5000  # episodes kept in replay
-    lr: float = 5e-4  # learning rate
+    buffer_size: int = 5000  # episodes kept in replay (whole episodes, padded to the episode limit)
+    lr: float = 5e-4  # learning rate (released code: 5e-4)
     adam_eps: float = 1e-8  # the optimizer's epsilon (Adam's, or RAdam's)
     optimizer: str = "adam"  # "adam" (released code, PyMARL) or "radam" (JaxMARL's baselines)
-    # "constant", or "linear": lr falls linearly to 0 over the run's gradient updates.
+    # "constant", or "linear": lr falls linearly to 0 over the run's gradient updates (JaxMARL's
+    # LR_LINEAR_DECAY).
     lr_schedule: str = "constant"
     gamma: float = 0.99  # discount factor
     grad_clip: float = 0.0  # global-norm clip; 0 turns it off
     target_update_interval: int = 200  # gradient updates between hard target copies
-    warmup_steps: int = 320  # first steps act uniformly at random and do not update
+    warmup_steps: int = 320  # first steps act uniformly at random and do not update (released code: 320)
     updates_per_step: float = 1.0  # gradient updates per environment step
-    double_q: bool = False  # pick next greedy actions with the online network
-    # "cut": an episode stopped by env.episode_limit bootstraps from its last state (the limit
-    # is not part of the task); "terminal": that last step is terminal (JaxMARL's baselines).
+    # pick next greedy actions with the online network (PyMARL) instead of the target network (paper).
+    double_q: bool = False
+    # "cut": an episode stopped by env.episode_limit (or a PettingZoo environment's truncation)
+    # bootstraps from its last state (the limit is not part of the task); "terminal": that last
+    # step is terminal (JaxMARL's baselines).
     time_limit: str = "cut"
     # Exact compute cuts: work shared by every sample done once (same loss, same gradients,
     # float32 rounding apart). Single-state
@@ -175,10 +210,14 @@ class Config:
     # that divides the number of runs is used.)
     shard: bool = True
     # Keep compiled programs in JAX's persistent cache ($XDG_CACHE_HOME/qtran/jax, default
-    # ~/.cache/qtran/jax), so the same run compiles nothing the second time. Process-wide.
+    # ~/.cache/qtran/jax), so the same run compiles nothing the second time. false, or
+    # QTRAN_COMPILE_CACHE=0 in the environment, turns it off. Process-wide: in Python, the latest
+    # qtran.train call's setting holds.
     compile_cache: bool = True
     out: Optional[str] = None  # run directory; None means runs/<algo>-<env>-<time>
-    progress: bool = True  # progress bar and status lines on stderr; false: warnings and errors only
+    # progress bar (drawn only on a terminal) and status lines on stderr; false: warnings and
+    # errors only.
+    progress: bool = True
     tensorboard: bool = True  # TensorBoard events in the run directory (tb/)
 
 

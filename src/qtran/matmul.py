@@ -4,13 +4,13 @@ JAX differentiates y = x @ W with respect to W as the product dy^T x, laid out [
 then transposes it to W's [in, out]. Inside a program vmapped over a single run (one seed, or
 one run per device when the runs are sharded), XLA's CPU backend keeps that transpose as two
 extra passes over every kernel-sized gradient on each update, and picks a slower product for
-it: OW-QMIX's 256-wide Q-hat* trained one seed at half the speed of two (NOTES.md, session 8).
+it: OW-QMIX's 256-wide Q-hat* trained one seed at half the speed of two (NOTES.md, 2026-11-30, commit 1f8013f).
 Here the kernel's gradient is x^T dy, contracted over every leading axis of x, which is laid
 out [in, out] from the start. The forward product and x's gradient are exactly JAX's.
 
 Same values to float32 rounding (tests/test_matmul.py). Where more than one run is vmapped,
 XLA computed the same products either way in every case measured (OW-QMIX and CW-QMIX on
-Table 1, climb21 and MGS: every parameter bit for bit, NOTES.md, session 8); in a lone run
+Table 1, climb21 and MGS: every parameter bit for bit, NOTES.md, commit 1f8013f); in a lone run
 the kernel's gradient may differ in the last bits.
 """
 

@@ -39,7 +39,7 @@ class MLP(nn.Module):
 
 
 # Agent weight initialisations (`agent.init`): Flax's default (LeCun normal kernels), the
-# released code's N(0, 0.1) kernels (SPEC.md) or orthogonal ones with gain 1 (JaxMARL's
+# released code's N(0, 0.1) kernels (Sonkyunghwan/QTRAN) or orthogonal ones with gain 1 (JaxMARL's
 # Q-learning baselines); biases start at zero in all.
 AGENT_INITS = {"default": nn.initializers.lecun_normal(), "code": nn.initializers.normal(stddev=0.1),
                "orthogonal": nn.initializers.orthogonal(1.0)}

@@ -8,7 +8,7 @@ Q_jt and one pass gives every agent's counterfactual row. The loss replaces L_no
     D = Q'_jt(tau, u_i, u_-i) - Q_hat_i(tau, u_i, u_-i) + V_jt(tau),
 
 and computes L_td and L_opt for every head. Unavailable actions are left out of the min.
-Condition (7) cannot always be met for N >= 3 (see SPEC.md, "Known limits"); this file
+Condition (7) cannot always be met for N >= 3 (docs/conditions.md: `qtran conditions` finds games with no solution); this file
 implements the paper's loss as written and does not work around that.
 """
 

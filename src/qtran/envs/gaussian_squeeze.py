@@ -9,7 +9,7 @@ GS has one domain, (mu, sigma) = (8, 0.5): G rises all the way to its peak near 
 MGS adds a broad domain (5, 1) whose hill near x = 5 is a "pitfall": easy to find, worth only
 about 5, against about 8 at the narrow peak near x = 8 (Son et al., 2019, section 4.1).
 
-Two settings (see shared SPEC.md):
+Two settings (the paper's section 4.1; the released code, Sonkyunghwan/QTRAN):
   paper: u_i in {0..9}, s_i ~ U[0, 0.2], x = sum_i s_i u_i.
   code:  u_i in {0..10}, s_i ~ U[0, 2], x = (sum_i s_i u_i) / N   (the authors' released code).
 For N = 10 the two scales match; only the extra action 10 differs.
@@ -72,6 +72,7 @@ class GaussianSqueezeConfig:
     setting: str = "paper"
     # true: one s drawn per episode and shared by every agent (the paper's Figure 3c).
     equal_s: bool = False
+    # Number of agents N.
     agents: int = 10
     # own: agent i observes [s_i]; all: every agent observes the whole s vector (released code).
     obs: str = "own"

@@ -53,7 +53,9 @@ class MatrixConfig:
     """`env=matrix` settings."""
 
     name: str = "matrix"
-    # A preset name (table1, climbing, penalty, climb21) or a .json / .npy file holding a |U|^N tensor.
+    # A preset (table1; climb21, our 21-action game for Figure 2; climbing and penalty from Claus
+    # & Boutilier, 1998) or a .json / .npy file holding a |U|^N tensor (nested lists, or
+    # {"payoff": ...}).
     payoff: str = "table1"
 
 

@@ -1,6 +1,6 @@
 """The paper's Figure 3: Gaussian squeeze (GS) and multi-domain GS (MGS).
 
-Panels (SPEC.md, "Gaussian Squeeze"): 3a GS with epsilon annealed, 3b GS with full
+Panels (the paper's Figure 3 and section 4.1): 3a GS with epsilon annealed, 3b GS with full
 exploration, 3c MGS with every s_i equal. The paper gives each agent its s_i "a priori"; three
 designs read that differently (`design=`, docs/figure3.md):
   single (default): s drawn once from env.s_seed=2 and shared by every run (a single-state game);
