@@ -49,7 +49,8 @@ def test_pieces_train_resume_skip_and_refuse(tmp_path, monkeypatch, capsys):
     assert {p.name for p in run_dir.iterdir()} == SMALL_FILES  # checkpoints and events gone
     manifest = json.loads((out / "experiment.json").read_text())
     assert manifest["budget"] == "quick" and manifest["pieces"] == {
-        "n2/vdn": {"budget": "quick", "steps": 40, "updates_per_step": 1.0}}
+        "n2/vdn": {"budget": "quick", "form": "paper", "penalties": [0.5, 1.0, 1.5], "steps": 40,
+                   "updates_per_step": 1.0}}
 
     # 3. Finished: skipped, and the panels and claims are drawn again.
     resumes_before = len(resumes)
