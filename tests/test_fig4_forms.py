@@ -75,3 +75,28 @@ def test_pieces_of_some_penalties_train_record_and_come_together(tmp_path, capsy
     assert "already holds" in err and "P = 1.0" in err and len(err.strip().splitlines()) == 1
     # And the whole-figure piece of the same algorithm overlaps both.
     assert main(["reproduce", "fig4", "n=2", "algos=qtran-base", "form=code", *TINY, f"out={out}"]) == 2
+
+
+def test_evidence_has_one_verdict_column_per_directory(tmp_path, capsys):
+    code, paper = tmp_path / "code", tmp_path / "paper"
+    assert main(["reproduce", "fig4", "n=2", "algos=vdn", "form=code", "p=0.5", *TINY, f"out={code}"]) == 0
+    assert main(["reproduce", "fig4", "n=2", "algos=vdn,qmix", "p=0.5", *TINY, "env.move_rule=follow",
+                 f"out={paper}"]) == 0
+    capsys.readouterr()
+    assert main(["fig4-claims", str(code), str(paper)]) == 0
+    text = capsys.readouterr().out
+    assert f"1. form=code, budget=quick, {' '.join(t for t in TINY if not t.startswith('progress'))}: `{code}`" in text
+    assert "2. form=paper, budget=quick" in text and "env.move_rule=follow" in text
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| 1.")]
+    assert [r[0] for r in rows] == ["| 1.1", "| 1.2", "| 1.3", "| 1.4"]
+    # Each column's verdict is that directory's own: here every claim misses runs in both.
+    assert all(r[2] == "**not run**" and r[3] == "**not run**" and r[4] == "not run anywhere |" for r in rows)
+    assert "| (1) | (2) |" in text
+
+
+def test_evidence_in_words():
+    words = fig4_claims._in_words
+    assert words(["shows", "does not show", "not run"]) == "shows in (1); does not show in (2)"
+    assert words(["does not show", "not run", "does not show"]) == "does not show anywhere it was run: (1), (3)"
+    assert words(["not run", "shows"]) == "shows everywhere it was run: (2)"
+    assert words(["not run"]) == "not run anywhere"

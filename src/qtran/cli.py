@@ -9,7 +9,9 @@
     qtran reproduce fig3 [design=single|per_run|per_episode] [out=<dir>]
                                          Figure 3 with s drawn once, once per run, or every episode
     qtran claims OUT_DIR                 the paper's claims (fig3 or fig4) against the finished runs
-    qtran fig4-claims OUT_DIR            the paper's Figure 4 claims against the finished runs
+    qtran fig4-claims OUT_DIR [OUT_DIR ...]
+                                         the paper's Figure 4 claims against the finished runs;
+                                         several directories: one verdict column each
     qtran fig3-claims OUT_DIR            the paper's Figure 3 claims against the finished runs
     qtran plot RUN_DIR [RUN_DIR ... --out DIR]
                                          redraw figures from run files alone; one panel per
@@ -209,7 +211,9 @@ fig4 options:
 def cmd_fig4_claims(args) -> int:
     from qtran.experiments import fig4_claims
 
-    print(fig4_claims.report(args.out_dir), end="")
+    dirs = args.out_dir if isinstance(args.out_dir, list) else [args.out_dir]
+    text = fig4_claims.report(dirs[0]) if len(dirs) == 1 else fig4_claims.evidence(dirs)
+    print(text, end="")
     return 0
 
 
@@ -367,7 +371,9 @@ def check_command(argv: list[str]) -> list[str]:
         return [] if args.payoff in PRESETS else [args.payoff]
     if args.command == "plot":
         return list(args.run_dirs)
-    return [args.out_dir if args.command in ("fig4-claims", "fig3-claims", "claims") else args.run_dir]
+    if args.command == "fig4-claims":
+        return list(args.out_dir)
+    return [args.out_dir if args.command in ("fig3-claims", "claims") else args.run_dir]
 
 
 def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
@@ -436,8 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="out=<dir>, workers=<int> and key=value settings; "
                    "fig3 also design=, fig4 also budget=, n=, algos= (below)")
     p.set_defaults(func=cmd_reproduce)
-    p = sub.add_parser("fig4-claims", help="the paper's Figure 4 claims against a fig4 directory's finished runs")
-    p.add_argument("out_dir", metavar="OUT_DIR", help="a directory made by qtran reproduce fig4")
+    p = sub.add_parser("fig4-claims", help="the paper's Figure 4 claims against a fig4 directory's finished runs; "
+                       "with several directories, one verdict column per directory (form and budget)")
+    p.add_argument("out_dir", metavar="OUT_DIR", nargs="+", help="directories made by qtran reproduce fig4")
     p.set_defaults(func=cmd_fig4_claims)
     p = sub.add_parser("fig3-claims", help="the paper's Figure 3 claims against a fig3 directory's finished runs")
     p.add_argument("out_dir", metavar="OUT_DIR", help="a directory made by qtran reproduce fig3")

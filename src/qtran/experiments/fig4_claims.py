@@ -301,3 +301,53 @@ def report(out: str | Path) -> str:
 def table(curves: dict, budgets: dict[str, list[dict]]) -> str:
     """The claims table in Markdown: budgets in full in the header, in short in each row."""
     return markdown(claim_rows(curves, budget_texts(budgets, short=True)), budget_texts(budgets))
+
+
+# ---- several directories: one column per (form, budget) ------------------------------------
+
+
+def column_label(out: Path, manifest: dict | None, budgets: dict[str, list[dict]]) -> str:
+    """What a directory's runs are: its form, its budget(s) and any override beyond the form
+    that changes results (e.g. `env.move_rule=follow`), for a column heading."""
+    from qtran.experiments.fig4 import result_overrides
+
+    manifest = manifest or {}
+    form = manifest.get("form", "paper")
+    kinds = sorted({str(p.get("budget")) for pieces in budgets.values() for p in pieces})
+    budget = "/".join(kinds) if kinds else str(manifest.get("budget", "?"))
+    extra = " ".join(f"{k}={v}" for k, v in result_overrides([str(o) for o in manifest.get("overrides") or []]).items())
+    return f"form={form}, budget={budget}" + (f", {extra}" if extra else "")
+
+
+def evidence(outs: list[str | Path]) -> str:
+    """The claims against several Figure 4 directories side by side: one verdict column per
+    directory (each a form and budget), then, per claim, where it shows and where it does not."""
+    columns = []
+    for out in map(Path, outs):
+        manifest = checked_manifest(out, "fig4")
+        curves, budgets = load(out)
+        rows = claim_rows(curves, budget_texts(budgets, short=True))
+        columns.append((column_label(out, manifest, budgets), out, rows))
+    lines = ["# The paper's claims about Figure 4: the evidence across forms and budgets", "",
+             "One column per directory of runs; each cell is that directory's verdict (its claims.md has "
+             "the numbers and the exact budget). " + RULES, "", "Columns:", ""]
+    lines += [f"{i + 1}. {label}: `{out}`" for i, (label, out, _) in enumerate(columns)]
+    heads = " | ".join(f"({i + 1})" for i in range(len(columns)))
+    lines += ["", f"| # | claim | {heads} | in words |", "|---|---|" + "---|" * len(columns) + "---|"]
+    for k, (number, claim, *_rest) in enumerate(CLAIMS):
+        verdicts = [rows[k].verdict for _, _, rows in columns]
+        lines.append(f"| {number} | {cell(claim)} | " + " | ".join(f"**{v}**" for v in verdicts)
+                     + f" | {_in_words(verdicts)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _in_words(verdicts: list[str]) -> str:
+    where = lambda v: [f"({i + 1})" for i, x in enumerate(verdicts) if x == v]  # noqa: E731
+    shows, not_shown = where(SHOWS), where(DOES_NOT_SHOW)
+    if not shows and not not_shown:
+        return "not run anywhere"
+    if not shows:
+        return "does not show anywhere it was run: " + ", ".join(not_shown)
+    if not not_shown:
+        return "shows everywhere it was run: " + ", ".join(shows)
+    return f"shows in {', '.join(shows)}; does not show in {', '.join(not_shown)}"
