@@ -5,7 +5,7 @@ start on distinct random cells. Each step:
 
 1. Predators move one after another in index order (0, 1, ...). A move off the grid or into
    a cell that is occupied right now (by a predator, moved or not yet moved, or by a prey)
-   leaves the mover where it was (`move_rule="block"`, the default, as SPEC.md states the rule).
+   leaves the mover where it was (`move_rule="block"`, the default).
 2. Then every prey, again in index order, picks one of the 5 actions uniformly at random and
    moves under the same blocking rule.
 
@@ -95,8 +95,9 @@ class PredatorPreyConfig:
     view: int = 2
     # Steps per episode; the episode is cut here, never terminated.
     episode_limit: int = 100
-    # "block": a move into a cell occupied now fails (SPEC.md's rule); "follow": the occupant
-    # moves first and the mover enters if the cell is then free (the released grid_core.py).
+    # "block": a move into a cell occupied now fails (the paper: moving into an occupied cell
+    # means staying); "follow": the occupant moves first and the mover enters if the cell is
+    # then free (the released code's envs/grid_core.py).
     move_rule: str = "block"
     # Absolute positions (own position in the observation, the global state): "corner" is
     # row / grid, "centred" is (row - grid / 2) / grid (the released code's state_to_index).
