@@ -95,9 +95,9 @@ class PredatorPreyConfig:
     view: int = 2
     # Steps per episode; the episode is cut here, never terminated.
     episode_limit: int = 100
-    # "block": a move into a cell occupied now fails (the paper: moving into an occupied cell
-    # means staying); "follow": the occupant moves first and the mover enters if the cell is
-    # then free (the released code's envs/grid_core.py).
+    # "block": a move into a cell occupied now fails (this project's default; the paper states
+    # no rule); "follow": the occupant moves first and the mover enters if the cell is then
+    # free (the released code's envs/grid_core.py).
     move_rule: str = "block"
     # Absolute positions (own position in the observation, the global state): "corner" is
     # row / grid, "centred" is (row - grid / 2) / grid (the released code's state_to_index).
