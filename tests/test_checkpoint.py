@@ -1,6 +1,7 @@
 """Checkpoints and exact resume: killed runs continue to the same bits as uninterrupted ones."""
 
 import filecmp
+import json
 import os
 import random
 import shutil
@@ -37,6 +38,22 @@ def assert_same_results(a: Path, b: Path) -> None:
                 np.testing.assert_array_equal(x[key], y[key], err_msg=f"{name}:{key}")
 
 
+def newest_checkpoint(run_dir: Path) -> int:
+    """The chunk of the newest checkpoint on disk (checkpoints are written whole or not at all)."""
+    kept = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    assert kept, "no checkpoint to resume from"
+    return kept[-1][0]
+
+
+def assert_resumed_from(run_dir: Path, checkpoint_chunk: int) -> None:
+    """summary.json says the run went on from checkpoint `checkpoint_chunk`, not from scratch:
+    `resumed_from_chunk` is the first chunk it trained (run.py: the checkpoint's chunk + 1, and
+    null for a run that started at chunk 0). Equal results alone cannot tell a resumed run from
+    one trained again from the start: training is deterministic."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from_chunk"] == checkpoint_chunk + 1, summary["resumed_from_chunk"]
+
+
 @pytest.fixture(scope="module")
 def matrix_reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
@@ -68,8 +85,10 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(matrix_refere
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert not (run_dir / "summary.json").exists()
+        kept = newest_checkpoint(run_dir)
         done = subprocess.run(_cli("resume", str(run_dir)), env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+        assert_resumed_from(run_dir, kept)
         assert_same_results(matrix_reference, run_dir)
 
 
@@ -93,7 +112,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(matrix_refere
     assert "qtran resume" in err and "Traceback" not in err
     # every=1000 writes none on its own: this one is Ctrl-C's
     assert len(checkpoint.list_checkpoints(run_dir / "checkpoints")) == 1
+    kept = newest_checkpoint(run_dir)
     resume(run_dir)
+    assert_resumed_from(run_dir, kept)
     assert_same_results(matrix_reference, run_dir)
 
 

@@ -1,4 +1,8 @@
-"""Each loss against values worked out by hand on tiny inputs."""
+"""Each loss against values worked out by hand: the loss pieces on numbers small enough to
+check in a comment, and every whole loss against its formula evaluated sample by sample from
+the parameter dicts (the networks written out as plain matrix products in
+test_regression_paths; never the modules, joint_q, state_value or counterfactual head under
+test), with QTRAN's lambdas other than 1."""
 
 import dataclasses
 
@@ -13,6 +17,9 @@ from qtran.algorithms.qtran_alt import nopt_min_loss, opt_loss_all_heads
 from qtran.algorithms.qtran_base import factorisation_losses
 from qtran.config import make_config
 from qtran.envs.matrix import make_matrix_game
+from test_regression_paths import (
+    _action_sensitive, _dense, _mlp, _randomise, agent_ref, alt_rows_ref, q_jt_base_ref, v_ref,
+)
 
 Q = jnp.array([[[1.0, 2.0], [0.0, 3.0]]])  # one sample, agent 0: [1, 2], agent 1: [0, 3]
 ACTIONS = jnp.array([[0, 1]])
@@ -57,61 +64,90 @@ def test_td_target_by_hand():
     np.testing.assert_allclose(y, [[1.0, 1.0]])
 
 
-# ---- whole losses: the trainer's loss equals the same formula assembled by hand -------------
+# ---- whole losses: the trainer's loss against the formula, one sample at a time -------------
+
+GAMMA = 0.9
+LAM_OPT, LAM_NOPT = 0.4, 1.7  # not 1, so a dropped, squared or swapped lambda shows
+N_AGENTS, N_ACTIONS = 2, 3
+
 
 def _setup(algo, **over):
+    """A multi-step variant of a 3x3 game (so the bootstrapped target is evaluated), random
+    parameters and target parameters in every leaf (biases too), and a batch of 6 one-step
+    samples, some terminal."""
     extra = [f"{k}={v}" for k, v in over.items()]
-    cfg = make_config([f"algo={algo}", "gamma=0.9"] + extra)
+    cfg = make_config([f"algo={algo}", f"gamma={GAMMA}", "agent.hidden=8", "qtran.hidden=8", "qmix.embed=4",
+                       "qmix.hypernet_hidden=8", f"qtran.lambda_opt={LAM_OPT}", f"qtran.lambda_nopt={LAM_NOPT}"]
+                      + extra)
     payoff = np.arange(9, dtype=float).reshape(3, 3) - 4
-    # A multi-step variant of the game, so the bootstrapped target path is exercised.
     env = dataclasses.replace(make_matrix_game(payoff), one_step=False)
     alg = make_algorithm(cfg, env)
-    k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(3), 4)
-    params = {"agent": alg.agents.init(k1), "mixer": alg.init_mixer(k2)}
-    target = {"agent": alg.agents.init(k3), "mixer": alg.init_mixer(k4)}
-    obs = jax.random.normal(jax.random.PRNGKey(5), (2, 2, 2, 1))  # B=2, T+1=2, N=2, D=1
-    batch = Batch(obs=obs, state=jax.random.normal(jax.random.PRNGKey(6), (2, 2, 1)),
-                  avail=jnp.ones((2, 2, 2, 3), bool), actions=jnp.array([[[0, 2]], [[1, 1]]]),
-                  reward=jnp.array([[1.0], [-2.0]]), terminated=jnp.array([[False], [True]]),
-                  mask=jnp.ones((2, 1), bool))
+    shapes = jax.eval_shape(lambda k: {"agent": alg.agents.init(k), "mixer": alg.init_mixer(k)}, jax.random.PRNGKey(0))
+    params, target = (_action_sensitive(_randomise(shapes, seed)) for seed in (1, 2))
+    rng = np.random.default_rng(4)
+    b = 6
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    batch = Batch(obs=f32(rng.standard_normal((b, 2, N_AGENTS, 1))), state=f32(rng.standard_normal((b, 2, 1))),
+                  avail=jnp.ones((b, 2, N_AGENTS, N_ACTIONS), bool),
+                  actions=jnp.asarray(rng.integers(0, N_ACTIONS, (b, 1, N_AGENTS)), jnp.int32),
+                  reward=f32(2.0 * rng.standard_normal((b, 1))), terminated=jnp.asarray(np.arange(b)[:, None] % 3 == 0),
+                  mask=jnp.ones((b, 1), bool))
     return cfg, alg, params, target, batch
 
 
-def _per_sample(alg, params, target, batch, b):
-    """Network outputs for sample b, computed one sample at a time."""
-    q, _ = alg.agents.apply(params["agent"], batch.obs[b, 0])
-    tq_next, _ = alg.agents.apply(target["agent"], batch.obs[b, 1])
-    u = batch.actions[b, 0]
-    u_next = jnp.argmax(tq_next, -1)
-    keep = 0.9 * (1 - float(batch.terminated[b, 0]))
-    return q, tq_next, u, u_next, keep, float(batch.reward[b, 0])
+def _np(x):
+    return np.asarray(x, np.float64)
+
+
+def _sample(cfg, params, target, batch, b):
+    """Sample b: the agents' q[N, U] and trunk at tau, the target agents' tq and trunk at tau',
+    the taken u, u_bar' (the target network's argmax: double_q is off), r and gamma (1 - terminal)."""
+    q, trunk = agent_ref(cfg, params["agent"], batch.obs[b, 0])
+    tq, ttrunk = agent_ref(cfg, target["agent"], batch.obs[b, 1])
+    u = np.asarray(batch.actions[b, 0])
+    return _np(q), trunk, _np(tq), ttrunk, u, _np(tq).argmax(-1), float(batch.reward[b, 0]), \
+        GAMMA * (1.0 - float(batch.terminated[b, 0]))
+
+
+def qmix_ref(cfg, mixer, qs, state):
+    """QMIX's Q_tot(s, u) from QMixer's parameter dict (2-layer hypernetworks, the default):
+    elu(sum_i q_i |W1(s)|_i + b1(s)) . |w2(s)| + V(s), with qs[N] the chosen agent values."""
+    assert cfg.qmix.hypernet_layers == 2
+    p = mixer["params"]
+    w1 = jnp.abs(_mlp(p["MLP_0"], state)).reshape(qs.shape[-1], cfg.qmix.embed)
+    hidden = jax.nn.elu(qs @ w1 + _dense(p["Dense_0"], state))
+    return hidden @ jnp.abs(_mlp(p["MLP_1"], state)) + _mlp(p["MLP_2"], state)[0]
+
+
+def _at(table, actions):
+    """table[i, actions[i]] for every agent i."""
+    return table[np.arange(len(actions)), actions]
 
 
 @pytest.mark.parametrize("algo", ["vdn", "iql"])
-def test_vdn_and_iql_losses(algo):
+def test_vdn_and_iql_losses_by_hand(algo):
     cfg, alg, params, target, batch = _setup(algo)
     want = []
-    for b in range(2):
-        q, tq, u, un, keep, r = _per_sample(alg, params, target, batch, b)
-        q_u, tq_un = q[jnp.arange(2), u], tq[jnp.arange(2), un]
-        if algo == "vdn":
-            want.append((q_u.sum() - (r + keep * tq_un.sum())) ** 2)
-        else:
-            want.append(((q_u - (r + keep * tq_un)) ** 2).mean())
+    for b in range(len(batch.reward)):
+        q, _, tq, _, u, u_next, r, keep = _sample(cfg, params, target, batch, b)
+        if algo == "vdn":  # (sum_i Q_i(u_i) - (r + gamma sum_i Q_i^-(u_bar'_i)))^2
+            want.append((_at(q, u).sum() - (r + keep * _at(tq, u_next).sum())) ** 2)
+        else:  # each agent its own TD error, averaged over agents
+            want.append(np.mean((_at(q, u) - (r + keep * _at(tq, u_next))) ** 2))
     got, _ = alg.loss(params, target, batch)
-    assert float(got) == pytest.approx(float(np.mean(want)), rel=1e-5)
+    assert float(got) == pytest.approx(np.mean(want), rel=1e-5)
 
 
-def test_qmix_loss():
+def test_qmix_loss_by_hand():
     cfg, alg, params, target, batch = _setup("qmix")
     want = []
-    for b in range(2):
-        q, tq, u, un, keep, r = _per_sample(alg, params, target, batch, b)
-        q_tot = alg.joint_q(params, batch.obs[b, 0], batch.state[b, 0], u[None])[0]
-        q_next = alg.joint_q(target, batch.obs[b, 1], batch.state[b, 1], un[None])[0]
+    for b in range(len(batch.reward)):
+        q, _, tq, _, u, u_next, r, keep = _sample(cfg, params, target, batch, b)
+        q_tot = float(qmix_ref(cfg, params["mixer"], jnp.asarray(_at(q, u)), batch.state[b, 0]))
+        q_next = float(qmix_ref(cfg, target["mixer"], jnp.asarray(_at(tq, u_next)), batch.state[b, 1]))
         want.append((q_tot - (r + keep * q_next)) ** 2)
     got, _ = alg.loss(params, target, batch)
-    assert float(got) == pytest.approx(float(np.mean(want)), rel=1e-5)
+    assert float(got) == pytest.approx(np.mean(want), rel=1e-5)
 
 
 def test_qmix_is_monotonic_in_every_agent_value():
@@ -125,51 +161,53 @@ def test_qmix_is_monotonic_in_every_agent_value():
     assert float(grads.min()) >= 0.0
 
 
-@pytest.mark.parametrize("td_target_kind", ["paper", "code"])
-def test_qtran_base_loss(td_target_kind):
-    cfg, alg, params, target, batch = _setup("qtran-base", **{"qtran.td_target": td_target_kind,
-                                                              "qtran.lambda_nopt": 0.7})
-    td, opt, nopt = [], [], []
-    for b in range(2):
-        q, tq, u, un, keep, r = _per_sample(alg, params, target, batch, b)
-        joint = lambda p, t, a: alg.joint_q(p, batch.obs[b, t], batch.state[b, t], a[None])[0]  # noqa: E731
-        v = alg.state_value(params, batch.obs[b, 0], batch.state[b, 0])
-        nxt = joint(target, 1, un) if td_target_kind == "paper" else tq.max(-1).sum()
-        td.append((joint(params, 0, u) - (r + keep * nxt)) ** 2)
-        u_bar = jnp.argmax(q, -1)
-        opt.append((q.max(-1).sum() - joint(params, 0, u_bar) + v) ** 2)
-        nopt.append(min(float(q[jnp.arange(2), u].sum() - joint(params, 0, u) + v), 0.0) ** 2)
+def _assert_qtran_terms(alg, params, target, batch, td, opt, nopt):
+    """The loss's three terms and its total, lambdas included, against per-sample values."""
     got, m = alg.loss(params, target, batch)
-    assert float(m["loss_td"]) == pytest.approx(float(np.mean(td)), rel=1e-5)
-    assert float(m["loss_opt"]) == pytest.approx(float(np.mean(opt)), rel=1e-5)
-    assert float(m["loss_nopt"]) == pytest.approx(float(np.mean(nopt)), rel=1e-5, abs=1e-7)
-    assert float(got) == pytest.approx(float(np.mean(td) + np.mean(opt) + 0.7 * np.mean(nopt)), rel=1e-5)
+    for name, want in (("loss_td", td), ("loss_opt", opt), ("loss_nopt", nopt)):
+        assert np.mean(want) > 1e-3, name  # every term active, so every term is checked
+        assert float(m[name]) == pytest.approx(np.mean(want), rel=1e-5), name
+    assert float(got) == pytest.approx(np.mean(td) + LAM_OPT * np.mean(opt) + LAM_NOPT * np.mean(nopt), rel=1e-5)
 
 
-def test_qtran_alt_loss():
-    cfg, alg, params, target, batch = _setup("qtran-alt")
-    rows_fn = alg.extras["counterfactual_q"]
+@pytest.mark.parametrize("td_target_kind", ["paper", "code"])
+def test_qtran_base_loss_by_hand(td_target_kind):
+    cfg, alg, params, target, batch = _setup("qtran-base", **{"qtran.td_target": td_target_kind})
+    mixer = params["mixer"]
     td, opt, nopt = [], [], []
-    for b in range(2):
-        q, tq, u, un, keep, r = _per_sample(alg, params, target, batch, b)
-        _, trunk = alg.agents.apply(params["agent"], batch.obs[b, 0])
-        _, ttrunk = alg.agents.apply(target["agent"], batch.obs[b, 1])
-        v = alg.state_value(params, batch.obs[b, 0], batch.state[b, 0])
-        rows = rows_fn(params["mixer"], trunk, u)  # [N, U]
-        y = r + keep * rows_fn(target["mixer"], ttrunk, un)[jnp.arange(2), un]
-        td.append(((rows[jnp.arange(2), u] - y) ** 2).mean())
-        u_bar = jnp.argmax(q, -1)
-        rows_bar = rows_fn(params["mixer"], trunk, u_bar)
-        opt.append(((q.max(-1).sum() - rows_bar[jnp.arange(2), u_bar] + v) ** 2).mean())
-        mins = []
-        for i in range(2):
-            others = q[1 - i, u[1 - i]]
-            mins.append(min(float(q[i, a] + others - rows[i, a] + v) for a in range(3)))
+    for b in range(len(batch.reward)):
+        q, trunk, tq, ttrunk, u, u_next, r, keep = _sample(cfg, params, target, batch, b)
+        q_jt = lambda mix, tr, a: float(q_jt_base_ref(cfg, mix, tr, jnp.asarray(a), N_ACTIONS))  # noqa: E731
+        v = float(v_ref(cfg, mixer, trunk))
+        # paper: Q_jt^-(tau', u_bar'); released code: sum_i max_a Q_i^-(tau', a)
+        nxt = q_jt(target["mixer"], ttrunk, u_next) if td_target_kind == "paper" else tq.max(-1).sum()
+        td.append((q_jt(mixer, trunk, u) - (r + keep * nxt)) ** 2)
+        opt.append((q.max(-1).sum() - q_jt(mixer, trunk, q.argmax(-1)) + v) ** 2)
+        nopt.append(min(_at(q, u).sum() - q_jt(mixer, trunk, u) + v, 0.0) ** 2)
+    _assert_qtran_terms(alg, params, target, batch, td, opt, nopt)
+
+
+@pytest.mark.parametrize("td_target_kind", ["paper", "code"])
+def test_qtran_alt_loss_by_hand(td_target_kind):
+    cfg, alg, params, target, batch = _setup("qtran-alt", **{"qtran.td_target": td_target_kind})
+    mixer = params["mixer"]
+    td, opt, nopt = [], [], []
+    for b in range(len(batch.reward)):
+        q, trunk, tq, ttrunk, u, u_next, r, keep = _sample(cfg, params, target, batch, b)
+        # head i's row Q_jt,i(tau, ., u_-i), written out from f_alt, h_V and h_Q's parameters
+        rows_of = lambda mix, tr, a: _np(alt_rows_ref(cfg, mix, tr, jnp.asarray(a), N_ACTIONS))  # noqa: E731
+        v = float(v_ref(cfg, mixer, trunk))
+        rows, rows_next = rows_of(mixer, trunk, u), rows_of(target["mixer"], ttrunk, u_next)
+        # paper: head i at its own u_bar'_i; released code: one target, max over heads and actions
+        nxt = _at(rows_next, u_next) if td_target_kind == "paper" else np.full(N_AGENTS, rows_next.max())
+        td.append(np.mean((_at(rows, u) - (r + keep * nxt)) ** 2))
+        u_bar = q.argmax(-1)
+        opt.append(np.mean((q.max(-1).sum() - _at(rows_of(mixer, trunk, u_bar), u_bar) + v) ** 2))
+        # L_nopt_min: per agent i, min over its actions a of Q_i(a) + sum_{j != i} Q_j(u_j) - Q_jt,i(a, u_-i) + V
+        mins = [min(q[i, a] + sum(q[j, u[j]] for j in range(N_AGENTS) if j != i) - rows[i, a] + v
+                    for a in range(N_ACTIONS)) for i in range(N_AGENTS)]
         nopt.append(np.mean(np.square(mins)))
-    _, m = alg.loss(params, target, batch)
-    assert float(m["loss_td"]) == pytest.approx(float(np.mean(td)), rel=1e-5)
-    assert float(m["loss_opt"]) == pytest.approx(float(np.mean(opt)), rel=1e-5)
-    assert float(m["loss_nopt"]) == pytest.approx(float(np.mean(nopt)), rel=1e-5)
+    _assert_qtran_terms(alg, params, target, batch, td, opt, nopt)
 
 
 @pytest.mark.parametrize("algo", ["qtran-base", "qtran-alt"])

@@ -6,14 +6,17 @@ and a short VDN run on MPE simple_spread learns a policy clearly better than doi
 import json
 import textwrap
 
+import jax
 import numpy as np
 import pytest
 
+from qtran.algorithms import make_algorithm
 from qtran.cli import main
 from qtran.config import load_config, make_config
 from qtran.envs import make_env
 from qtran.envs.pettingzoo_adapter import ParallelAdapter, load_parallel_env
 from qtran.errors import UserError
+from qtran.host_loop import HostTrainer
 from qtran.run import fit, train
 
 MPE = "mpe2.simple_spread_v3"
@@ -191,6 +194,42 @@ def test_time_limit_terminal_ends_the_task_at_either_limit(tmp_path, fake_module
     expected = np.zeros(terminated.shape[-1], bool)
     expected[last] = True
     assert (terminated == expected).all()
+
+
+def _same_trees(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_host_loop_copies_the_target_exactly_every_interval(fake_module):
+    """The host loop's own target copy (`HostTrainer._learn_runs`, not the compiled Trainer's
+    chunk): the target equals the online networks, bit for bit, right after every
+    target_update_interval-th update and moves at no other update.
+
+    One iteration = one 4-step episode and 2 updates (updates_per_step 0.5); the first is
+    warm-up (warmup_steps=4). With target_update_interval=3 the copies fall at updates 3, 6,
+    9 and 12: in the middle of the 2nd and 4th training iterations (the target then lags the
+    online networks by one update) and at the end of the 3rd and 6th (they are equal).
+    QTRAN-base: its joint networks have parameters too, copied with the agents'."""
+    cfg = make_config(["algo=qtran-base", "env=pettingzoo", f"env.name={fake_module}", "env.kwargs.limit=6",
+                       "env.kwargs.leave_at=2", "env.episode_limit=4", "steps=28", "warmup_steps=4",
+                       "updates_per_step=0.5", "target_update_interval=3", "batch_size=4", "buffer_size=16",
+                       "agent.hidden=8", "qtran.hidden=8", "lr=0.01", "eval.episodes=1", "progress=false"])
+    env = make_env(cfg.env)
+    host = HostTrainer(cfg, env, make_algorithm(cfg, env), env.meta["make_adapter"])
+    assert (host.schedule.updates_per_iter, host.schedule.first_train_iter, host.schedule.total_iters) == (2, 1, 7)
+    states = host.trainer.init_runs([0])
+    host.compile(states)
+    assert _same_trees(states.params, states.target_params)
+    equal, target_moved = [], []
+    for it in range(host.schedule.total_iters):
+        old_target = jax.device_get(states.target_params)  # the iteration donates the state's buffers
+        states, _ = host.iteration(states, it, [0])
+        params, target = jax.device_get((states.params, states.target_params))
+        equal.append(_same_trees(params, target))
+        target_moved.append(not _same_trees(old_target, target))
+    # iteration:           warm-up  u1,2   u3,4   u5,6   u7,8   u9,10  u11,12
+    assert equal ==        [True,   False, False, True,  False, False, True]  # noqa: E222
+    assert target_moved == [False,  False, True,  True,  False, True,  True]
 
 
 def test_host_run_directory_matches_compiled_runs(tmp_path, host_run, fake_module):

@@ -16,16 +16,10 @@ from qtran.algorithms.weighted_qmix import central_weights, optimistic_weights
 from qtran.config import make_config
 from qtran.envs.matrix import make_matrix_game
 from qtran.run import fit
+from test_losses import qmix_ref
+from test_regression_paths import _assert_trees_close, _mlp, agent_ref
 
 GAMMA = 0.9
-
-
-def _mlp(layers, x):
-    """Flax MLP from its parameter dict: Dense_0 .. Dense_k, ReLU between, the last linear."""
-    names = sorted(layers, key=lambda s: int(s.split("_")[1]))
-    for name in names[:-1]:
-        x = jax.nn.relu(x @ layers[name]["kernel"] + layers[name]["bias"])
-    return x @ layers[names[-1]]["kernel"] + layers[names[-1]]["bias"]
 
 
 def _jittered(tree, key, scale=0.3):
@@ -151,9 +145,9 @@ def test_qplex_loss_by_hand(double_q):
     cfg, alg, params, target, batch = _setup("qplex", double_q=double_q)
     want = []
     for b in range(2):
-        q, _ = alg.agents.apply(params["agent"], batch.obs[b, 0])
-        q_next_target, _ = alg.agents.apply(target["agent"], batch.obs[b, 1])
-        q_next_online, _ = alg.agents.apply(params["agent"], batch.obs[b, 1])
+        q, _ = agent_ref(cfg, params["agent"], batch.obs[b, 0])
+        q_next_target, _ = agent_ref(cfg, target["agent"], batch.obs[b, 1])
+        q_next_online, _ = agent_ref(cfg, params["agent"], batch.obs[b, 1])
         u_next = jnp.argmax(q_next_online if double_q == "true" else q_next_target, -1)
         keep = GAMMA * (1.0 - float(batch.terminated[b, 0]))
         y = batch.reward[b, 0] + keep * _qplex_ref(cfg, target["mixer"], q_next_target, batch.state[b, 1], u_next)
@@ -180,14 +174,10 @@ def test_central_weights_on_both_sides():
     np.testing.assert_allclose(central_weights(is_greedy, y, central_at_greedy, 0.1), [1, 1, 1, 0.1, 0.1])
 
 
-def _central_ref(cfg, mixer, obs, state, u, alg):
-    """Q-hat*(s, u) written out: the central agents' utilities (the agent network is tested
-    elsewhere), then [s, q*_i(u_i)] through 3 ReLU layers, plus V(s)."""
-    from qtran.networks import Agents
-
-    agents = Agents(alg.agents.n_agents, alg.agents.n_actions, alg.agents.obs_dim, cfg.agent.hidden,
-                    cfg.agent.shared)
-    util, _ = agents.apply(mixer["central_agent"], obs)
+def _central_ref(cfg, mixer, obs, state, u):
+    """Q-hat*(s, u) written out: the central agents' utilities, then [s, q*_i(u_i)] through 3
+    ReLU layers, plus V(s)."""
+    util, _ = agent_ref(cfg, mixer["central_agent"], obs)
     nets = mixer["central"]["params"]
     x = jnp.concatenate([state, util[jnp.arange(util.shape[0]), u]])
     return _mlp(nets["MLP_0"], x)[0] + _mlp(nets["MLP_1"], state)[0]
@@ -200,17 +190,17 @@ def test_weighted_qmix_loss_by_hand(algo, alpha):
     qmix_terms, central_terms, weights = [], [], []
     for b in range(2):
         obs, obs_next = batch.obs[b, 0], batch.obs[b, 1]
-        q, _ = alg.agents.apply(params["agent"], obs)
-        q_next_target, _ = alg.agents.apply(target["agent"], obs_next)
+        q, _ = agent_ref(cfg, params["agent"], obs)
+        q_next_target, _ = agent_ref(cfg, target["agent"], obs_next)
         u, u_next, u_hat = batch.actions[b, 0], jnp.argmax(q_next_target, -1), jnp.argmax(q, -1)
         keep = GAMMA * (1.0 - float(batch.terminated[b, 0]))
-        y = batch.reward[b, 0] + keep * _central_ref(cfg, target["mixer"], obs_next, batch.state[b, 1], u_next, alg)
-        q_tot = alg.joint_q(params, obs, batch.state[b, 0], u[None])[0]  # QMIX's mixing: test_losses
-        central = _central_ref(cfg, params["mixer"], obs, batch.state[b, 0], u, alg)
+        y = batch.reward[b, 0] + keep * _central_ref(cfg, target["mixer"], obs_next, batch.state[b, 1], u_next)
+        q_tot = qmix_ref(cfg, params["mixer"]["qmix"], q[jnp.arange(2), u], batch.state[b, 0])
+        central = _central_ref(cfg, params["mixer"], obs, batch.state[b, 0], u)
         if algo == "ow-qmix":
             w = 1.0 if q_tot < y else alpha
         else:
-            at_greedy = _central_ref(cfg, params["mixer"], obs, batch.state[b, 0], u_hat, alg)
+            at_greedy = _central_ref(cfg, params["mixer"], obs, batch.state[b, 0], u_hat)
             w = 1.0 if bool(jnp.all(u == u_hat)) or y > at_greedy else alpha
         weights.append(w)
         qmix_terms.append(w * (q_tot - y) ** 2)
@@ -222,15 +212,37 @@ def test_weighted_qmix_loss_by_hand(algo, alpha):
     assert float(got) == pytest.approx(float(np.mean(qmix_terms) + np.mean(central_terms)), rel=1e-5)
 
 
-def test_weighted_qmix_weights_are_constants_and_alpha_one_is_qmix_plus_central():
-    """alpha = 1 weighs every sample 1: Q_tot's term is then QMIX's own TD loss on the same
-    (central) target, so the gradients of both weightings coincide."""
-    grads = []
-    for algo in ("ow-qmix", "cw-qmix"):
-        _, alg, params, target, batch = _setup(algo, **{"wqmix.alpha": 1.0, "wqmix.central_hidden": 16})
-        grads.append(jax.grad(lambda p: alg.loss(p, target, batch)[0])(params))
-    for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+@pytest.mark.parametrize("algo", ["ow-qmix", "cw-qmix"])
+def test_weighted_qmix_at_alpha_one_is_qmix_plus_central_loss(algo):
+    """At alpha = 1 every weight is 1, whichever side of its condition a sample falls on, so the
+    loss is QMIX's squared TD error (on the central target y) plus Q-hat*'s: its value and its
+    gradients in every parameter (the central agents' and Q-hat*'s included) equal that sum
+    written out from the parameter dicts, y held constant.
+
+    That the weights are constants in the gradient is not shown here, nor can a gradient show
+    it: w is a step function of Q_tot and y, whose derivative is zero wherever it is defined,
+    with or without a stop-gradient."""
+    cfg, alg, params, target, batch = _setup(algo, **{"wqmix.alpha": 1.0, "wqmix.central_hidden": 16})
+
+    def qmix_plus_central(p):
+        qmix_terms, central_terms = [], []
+        for b in range(2):
+            obs, obs_next, state = batch.obs[b, 0], batch.obs[b, 1], batch.state[b, 0]
+            q, _ = agent_ref(cfg, p["agent"], obs)
+            u, u_next = batch.actions[b, 0], jnp.argmax(agent_ref(cfg, target["agent"], obs_next)[0], -1)
+            keep = GAMMA * (1.0 - float(batch.terminated[b, 0]))
+            y = jax.lax.stop_gradient(batch.reward[b, 0] + keep * _central_ref(cfg, target["mixer"], obs_next,
+                                                                               batch.state[b, 1], u_next))
+            q_tot = qmix_ref(cfg, p["mixer"]["qmix"], q[jnp.arange(2), u], state)
+            qmix_terms.append((q_tot - y) ** 2)
+            central_terms.append((_central_ref(cfg, p["mixer"], obs, state, u) - y) ** 2)
+        return jnp.mean(jnp.stack(qmix_terms)) + jnp.mean(jnp.stack(central_terms))
+
+    want, want_grads = jax.value_and_grad(qmix_plus_central)(params)
+    (got, metrics), grads = jax.value_and_grad(alg.loss, has_aux=True)(params, target, batch)
+    assert float(metrics["weight_mean"]) == 1.0
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+    _assert_trees_close(grads, want_grads)
 
 
 # ---- every environment family: recurrent agents on predator-prey -----------------------------
