@@ -115,19 +115,22 @@ EXPERIMENTS = {
 def cmd_reproduce(args) -> int:
     if args.what not in EXPERIMENTS:
         raise UserError(f"unknown experiment {args.what!r}; available: {', '.join(EXPERIMENTS)}")
-    from qtran.experiments.common import parse_workers
+    from qtran.experiments.common import check_experiment_out, parse_algos, parse_workers
 
     out, rest = _pop_out(args.overrides, f"runs/{args.what}")
     workers, overrides = parse_workers(rest)
     _refuse_fixed_settings(args.what, overrides)
+    check_experiment_out(out, args.what)  # not a training run's directory, nor another experiment's
     if args.what == "table1":
         from qtran.experiments import table1
 
-        print(table1.report(table1.run(overrides, out=out, workers=workers)))
+        algos, overrides = parse_algos(overrides, table1.ALGOS)
+        print(table1.report(table1.run(overrides, out=out, algos=algos, workers=workers)))
     elif args.what == "fig2":
         from qtran.experiments import fig2
 
-        fig2.run(overrides, out=out, workers=workers)
+        algos, overrides = parse_algos(overrides, fig2.ALGOS)
+        fig2.run(overrides, out=out, algos=algos, workers=workers)
         print((Path(out) / "summary.txt").read_text(), end="")
     elif args.what == "fig3":
         from qtran.experiments import fig3
@@ -139,7 +142,8 @@ def cmd_reproduce(args) -> int:
     elif args.what == "compare":
         from qtran.experiments import compare
 
-        compare.run(overrides, out=out, workers=workers)
+        algos, overrides = parse_algos(overrides, compare.ALGOS)
+        compare.run(overrides, out=out, algos=algos, workers=workers)
         print((Path(out) / "compare.md").read_text(), end="")
     else:
         from qtran.experiments import fig4
@@ -165,8 +169,13 @@ def cmd_reproduce(args) -> int:
 def _refuse_fixed_settings(what: str, overrides: list[str]) -> None:
     """The experiments fix the algorithm and the environment; anything else may change."""
     for item in overrides:
-        if item.split("=", 1)[0] in ("algo", "env", "env.name", "env.task"):
-            raise UserError(f"{item!r} cannot be changed in reproduce {what}")
+        key = item.split("=", 1)[0].strip()
+        if key == "algo":
+            raise UserError(f"{item!r}: reproduce {what} trains several algorithms; choose which with "
+                            f"algos=a,b,... (or train one alone with qtran train {item})")
+        if key in ("env", "env.name", "env.task"):
+            raise UserError(f"{item!r} cannot be changed in reproduce {what} (the experiment's game is fixed; "
+                            f"train another with qtran train {item})")
 
 
 def reproduce_epilog() -> str:
@@ -177,7 +186,10 @@ def reproduce_epilog() -> str:
 options of every experiment:
   out=DIR                     where runs, figures and reports go (default runs/<experiment>)
   workers=N                   runs trained at once, one per core (default: the cores)
+  algos=a,b,...               which of the experiment's algorithms to train (default all)
   key=value                   any training setting (qtran train --help) but algo and env
+  Run again with the same out= and settings: finished runs are kept, unfinished ones resume;
+  an out= holding runs of other settings, or a training run, is refused.
 
 fig3 options:
   design=single|per_run|per_episode
@@ -378,10 +390,12 @@ def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
         design, panels, algos, rest = fig3.parse_options(rest)
         jobs = fig3.jobs(rest, panels, algos, design)
     elif what == "compare":
-        jobs = compare.jobs(rest)
+        algos, rest = common.parse_algos(rest, compare.ALGOS)
+        jobs = compare.jobs(rest, algos=algos)
     else:
         module = table1 if what == "table1" else fig2
-        jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in module.ALGOS}
+        algos, rest = common.parse_algos(rest, module.ALGOS)
+        jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in algos}
     return [common.JOB_DEFAULTS + job for job in jobs.values()]
 
 

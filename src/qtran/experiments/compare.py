@@ -4,8 +4,8 @@ Games: the matrix games (Table 1, climbing, penalty, climb21) at Table 1's budge
 20,000 steps, full exploration) and MGS with every s_i equal at Figure 3c's (`fig3`). No
 method gets settings of its own beyond those its paper gives (the `qplex.*` and `wqmix.*`
 defaults). Runs land in <out>/<game>/<algo>/; the table (compare.md, compare.json) and the
-MGS learning curves (mgs.png/.pdf) in <out>. Running again with the same out= trains only the
-runs that have no summary.json yet.
+MGS learning curves (mgs.png/.svg) in <out>. Running again with the same out= trains only the
+runs not finished yet; a finished run of other settings there is refused.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import numpy as np
 
 from qtran.errors import UserError
 from qtran.experiments import fig3, table1
-from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
+from qtran.experiments.common import (
+    load_summaries, prepare_experiment, read_manifest, run_jobs, with_earlier, write_manifest,
+)
 from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci, plot_curves
-from qtran.results import prepare_run_dir, write_json
+from qtran.results import write_json
 
 ALGOS = ("iql", "vdn", "qmix", "ow-qmix", "cw-qmix", "qplex", "qtran-base", "qtran-alt")
 MATRIX_GAMES = ("table1", "climbing", "penalty", "climb21")
@@ -38,12 +40,10 @@ def jobs(overrides: list[str], games=tuple(GAMES), algos=ALGOS) -> dict[str, lis
 
 def run(overrides: list[str], out: str = "runs/compare", games=tuple(GAMES), algos=ALGOS,
         workers: int | None = None) -> list[Path]:
-    out_dir = prepare_run_dir(out)
-    configs = build_configs(jobs(overrides, games, algos), out_dir)
-    todo = {name: cfg for name, cfg in configs.items() if not (out_dir / name / "summary.json").is_file()}
-    if todo:
-        run_jobs(todo, workers, label="compare: ")
-    write_manifest(out_dir, "compare", games=list(games), algos=list(algos), overrides=list(overrides))
+    out_dir, configs = prepare_experiment(out, "compare", jobs(overrides, games, algos))
+    run_jobs(configs, workers, label="compare: ")
+    write_manifest(out_dir, "compare", games=with_earlier(out_dir, "games", games, GAMES),
+                   algos=with_earlier(out_dir, "algos", algos, ALGOS), overrides=list(overrides))
     return draw(out_dir)
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
+from qtran.experiments.common import (
+    load_summaries, prepare_experiment, read_manifest, run_jobs, with_earlier, write_manifest,
+)
 from qtran.plots import plot_heatmaps
-from qtran.results import prepare_run_dir
 
 ALGOS = ("qtran-base", "qtran-alt")
 SETTINGS = ["env=matrix", "env.payoff=climb21", "seeds=5", "steps=20000", "eps.start=1", "eps.end=1",
@@ -23,11 +24,10 @@ SETTINGS = ["env=matrix", "env.payoff=climb21", "seeds=5", "steps=20000", "eps.s
 LABELS = {"qtran-base": "base", "qtran-alt": "alt"}
 
 
-def run(overrides: list[str], out: str = "runs/fig2", workers: int | None = None) -> dict[str, dict]:
-    out_dir = prepare_run_dir(out)
-    configs = build_configs({a: SETTINGS + list(overrides) + [f"algo={a}"] for a in ALGOS}, out_dir)
+def run(overrides: list[str], out: str = "runs/fig2", algos=ALGOS, workers: int | None = None) -> dict[str, dict]:
+    out_dir, configs = prepare_experiment(out, "fig2", {a: SETTINGS + list(overrides) + [f"algo={a}"] for a in algos})
     summaries = run_jobs(configs, workers, label="Figure 2: ")
-    write_manifest(out_dir, "fig2", algos=list(ALGOS), overrides=list(overrides))
+    write_manifest(out_dir, "fig2", algos=with_earlier(out_dir, "algos", algos, ALGOS), overrides=list(overrides))
     draw(out_dir)
     return summaries
 

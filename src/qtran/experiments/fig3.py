@@ -18,12 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from qtran.experiments.common import (
-    build_configs, comma_choices, final_reward_table, load_summaries, read_manifest, run_jobs, write_manifest,
+    comma_choices, final_reward_table, load_summaries, prepare_experiment, read_manifest, run_jobs, with_earlier,
+    write_manifest,
 )
 from qtran.experiments.fig3_layout import ALGOS, DESIGN_TEXT, PANELS
 from qtran.errors import UserError
 from qtran.plots import plot_curves
-from qtran.results import marl_eval_export, prepare_run_dir
+from qtran.results import marl_eval_export
 
 COMMON = ["env=gaussian_squeeze", "env.setting=paper", "env.obs=all", "seeds=10",
           "steps=10000", "buffer_size=10000", "target_update_interval=3000", "warmup_steps=320",
@@ -76,11 +77,10 @@ def run(overrides: list[str], out: str = "runs/fig3", panels=tuple(PANELS), algo
         raise UserError(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
     if design not in DESIGNS:
         raise UserError(f"design={design!r} is unknown; choose one of {', '.join(DESIGNS)}")
-    out_dir = prepare_run_dir(out)
-    configs = build_configs(jobs(overrides, panels, algos, design), out_dir)
+    out_dir, configs = prepare_experiment(out, "fig3", jobs(overrides, panels, algos, design))
     summaries = run_jobs(configs, workers)
-    write_manifest(out_dir, "fig3", panels=list(panels), algos=list(algos), overrides=list(overrides),
-                   design=design)
+    write_manifest(out_dir, "fig3", panels=with_earlier(out_dir, "panels", panels, PANELS),
+                   algos=with_earlier(out_dir, "algos", algos, ALGOS), overrides=list(overrides), design=design)
     draw(out_dir)
     return summaries
 

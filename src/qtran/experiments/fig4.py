@@ -142,7 +142,7 @@ def check_out(out: str | Path, budget: str, overrides: list[str]) -> dict | None
     old, new = result_overrides([str(o) for o in saved]), result_overrides(overrides)
     if old != new:
         differ = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
-        shown = lambda d: " ".join(f"{k}={d[k]}" if k in d else f"(no {k})" for k in differ)  # noqa: E731
+        shown = lambda d: " ".join(f"{k}={d[k]}" if k in d else f"{k} unset (the default)" for k in differ)  # noqa: E731
         raise UserError(f"{where} holds runs trained with {shown(old)}, this command gives {shown(new)}; "
                         f"give the same overrides or choose another out=")
     return manifest
