@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import qtran
 from helpers import count_calls, fingerprint, one_error_line, qtran_cli
 from qtran.config import make_config
 from qtran.errors import UserError
@@ -114,3 +115,57 @@ def test_reproduce_into_another_experiment_is_refused(table1_dir, tmp_path):
     out = copy_of(table1_dir / "table1", tmp_path)
     line = one_error_line(qtran_cli("reproduce", "fig2", *QUIET, f"out={out}"))
     assert "'table1' experiment, not fig2" in line, line
+
+
+# ---- 3. the Python API refuses a directory holding a run, as the CLI does ---------------------
+
+
+def test_api_train_refuses_a_finished_run_and_overwrites_only_when_told(table1_dir, tmp_path):
+    run = copy_of(table1_dir / "train_run", tmp_path)
+    before = fingerprint(run)
+    with pytest.raises(UserError, match="already holds a finished run"):
+        qtran.train([*MATRIX, "seeds=1", "steps=100", f"out={run}"])
+    assert fingerprint(run) == before
+    summary = qtran.train([*MATRIX, "seeds=1", "steps=100", f"out={run}"], overwrite=True)
+    assert summary["steps"] == 100 and json.loads((run / "summary.json").read_text())["steps"] == 100
+
+
+def test_api_train_refuses_an_interrupted_run(table1_dir, tmp_path):
+    run = copy_of(table1_dir / "train_run", tmp_path)
+    (run / "summary.json").unlink()
+    with pytest.raises(UserError, match="qtran resume"):
+        qtran.train([*MATRIX, "seeds=1", f"out={run}"])
+    assert (run / "config.yaml").is_file() and (run / "params.npz").is_file()
+
+
+# ---- 4. plot --out writes there and nowhere else; figures are byte-reproducible ---------------
+
+COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "results" / "fig3" / "single"
+
+
+def test_plot_of_an_experiment_with_out_writes_only_there_the_committed_bytes(tmp_path):
+    """Redrawing a committed experiment directory into another one gives the committed files
+    byte for byte (no date, no random ids), and leaves the directory drawn from untouched."""
+    from qtran.cli import main
+
+    source = copy_of(COMMITTED, tmp_path, "fig3_single")
+    before = fingerprint(source)
+    assert main(["plot", str(source), "--out", str(tmp_path / "redrawn")]) == 0
+    assert fingerprint(source) == before
+    redrawn = fingerprint(tmp_path / "redrawn")
+    committed = fingerprint(COMMITTED)
+    compared = [name for name in redrawn if name in committed]
+    assert {"fig3a.svg", "fig3a.png", "fig3c.svg", "final_rewards.md", "claims.md"} <= set(compared)
+    assert {name: redrawn[name] for name in compared} == {name: committed[name] for name in compared}
+
+
+def test_plot_of_a_sweep_directory_draws_its_finished_runs(table1_dir, tmp_path):
+    from qtran.redraw import redraw
+
+    sweep = tmp_path / "sweep"
+    for name in ("algo=vdn,seed=0", "algo=vdn,seed=1"):
+        shutil.copytree(table1_dir / "train_run", sweep / name)
+    (sweep / "summary.csv").write_text("run\n")
+    written = redraw([str(sweep)])
+    assert sweep / "curves.png" in written and (sweep / "curves.svg").is_file()
+    assert not any((sweep / name / "curves.png").exists() for name in ("algo=vdn,seed=0", "algo=vdn,seed=1"))

@@ -94,9 +94,11 @@ def table(rows: dict[str, dict[str, dict]], references: dict[str, float]) -> str
     return "\n".join(lines)
 
 
-def draw(out: str | Path) -> list[Path]:
-    """The table (compare.md, compare.json) and the MGS curves from the run files."""
+def draw(out: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """The table (compare.md, compare.json) and the MGS curves from the run files under `out`,
+    into `dest` (default `out`)."""
     out = Path(out)
+    to = Path(dest) if dest is not None else out
     manifest = read_manifest(out) or {}
     games, algos = manifest.get("games", list(GAMES)), manifest.get("algos", list(ALGOS))
     if not all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (games, algos)):
@@ -112,16 +114,17 @@ def draw(out: str | Path) -> list[Path]:
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise UserError(f"{out / g}: a run's summary.json lacks what the comparison reads "
                             f"({type(err).__name__}: {err})") from None
-    (out / "compare.md").write_text(table(rows, references))
-    write_json(out / "compare.json", rows)
-    written = [out / "compare.md", out / "compare.json"]
+    to.mkdir(parents=True, exist_ok=True)
+    (to / "compare.md").write_text(table(rows, references))
+    write_json(to / "compare.json", rows)
+    written = [to / "compare.md", to / "compare.json"]
     if "mgs" in rows:
         ref = summaries[f"mgs/{next(iter(rows['mgs']))}"]["env_reference"]
         refs = {"global optimum": ref["optimum"]}
         if ref.get("pitfall") is not None:
             refs["pitfall (local optimum)"] = ref["pitfall"]
         curves = {a: summaries[f"mgs/{a}"]["eval_curve"] for a in rows["mgs"]}
-        written += plot_curves(curves, out / "mgs", TITLES["mgs"],
+        written += plot_curves(curves, to / "mgs", TITLES["mgs"],
                     references=refs, caption="Evaluation: greedy joint action of every agent from its own Q_i.",
                     missing=[a for a in algos if a not in rows["mgs"]])
     return written

@@ -48,8 +48,10 @@ def summary_lines(summaries: dict[str, dict]) -> list[str]:
     return lines
 
 
-def draw(out: str | Path, seed_index: int = 0) -> list[Path]:
+def draw(out: str | Path, seed_index: int = 0, dest: str | Path | None = None) -> list[Path]:
+    """The figure and summary.txt from the run files under `out`, into `dest` (default `out`)."""
     out = Path(out)
+    to = Path(dest) if dest is not None else out
     manifest = read_manifest(out) or {}
     summaries = load_summaries(out, manifest.get("algos", ALGOS))
     rows = []
@@ -64,7 +66,8 @@ def draw(out: str | Path, seed_index: int = 0) -> list[Path]:
     rows.insert(0, [("payoff (climb21)", payoff)])
     seed = next(iter(summaries.values()))["seeds"][seed_index]
     lines = summary_lines(summaries)
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    to.mkdir(parents=True, exist_ok=True)
+    (to / "summary.txt").write_text("\n".join(lines) + "\n")
     caption = (f"Seed {seed}; full exploration. " + " ".join(lines))
-    return plot_heatmaps(rows, out / "fig2", "Figure 2: QTRAN-base and QTRAN-alt on the 21-action game",
-                         caption=caption) + [out / "summary.txt"]
+    return plot_heatmaps(rows, to / "fig2", "Figure 2: QTRAN-base and QTRAN-alt on the 21-action game",
+                         caption=caption) + [to / "summary.txt"]

@@ -103,9 +103,12 @@ def mean_best_reachable(summary: dict) -> float | None:
     return float(expected) if isinstance(expected, (int, float)) and not isinstance(expected, bool) else None
 
 
-def draw(out: str | Path) -> list[Path]:
-    """Redraw every panel, the final-reward table and the marl-eval export from run files."""
+def draw(out: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """Redraw every panel, the final-reward table and the marl-eval export from the run files
+    under `out`, into `dest` (default: `out` itself)."""
     out = Path(out)
+    to = Path(dest) if dest is not None else out
+    to.mkdir(parents=True, exist_ok=True)
     from qtran.experiments import fig3_claims
 
     manifest = read_manifest(out) or {}
@@ -127,13 +130,13 @@ def draw(out: str | Path) -> list[Path]:
         if ref.get("pitfall") is not None:
             refs["pitfall (local optimum)"] = ref["pitfall"]
         steps = first["steps"]
-        written += plot_curves(curves, out / p, PANELS[p][0], references=refs,
+        written += plot_curves(curves, to / p, PANELS[p][0], references=refs,
                                caption="Evaluation: greedy joint action of every agent from its own Q_i.",
                                note=f"Design: {DESIGN_TEXT.get(design, design)}; {steps:,} steps.",
                                missing=[a for a in ALGOS if f"{p}/{a}" not in summaries])
     table = final_table(summaries, panels, algos)
-    (out / "final_rewards.md").write_text(table)
-    (out / "claims.md").write_text(fig3_claims.report(out))
+    (to / "final_rewards.md").write_text(table)
+    (to / "claims.md").write_text(fig3_claims.report(out))
     groups = {"gaussian_squeeze": {p: {a: out / p / a for a in algos if f"{p}/{a}" in summaries} for p in panels}}
-    marl_eval_export(groups, out / "marl_eval.json")
-    return written + [out / "final_rewards.md", out / "claims.md", out / "marl_eval.json"]
+    marl_eval_export(groups, to / "marl_eval.json")
+    return written + [to / "final_rewards.md", to / "claims.md", to / "marl_eval.json"]
