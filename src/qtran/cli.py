@@ -260,15 +260,30 @@ def cmd_render(args) -> int:
     cfg, env, algo, params, reset, seed = load_policy(args.run_dir, args.run)
     if cfg.env.name != "predator_prey":
         raise UserError(f"render draws predator-prey episodes; {args.run_dir} is {cfg.env.name}")
+    out = Path(args.gif or Path(args.run_dir) / f"episode_run{args.run}.gif")
+    check_writable_file(out, "--gif" if args.gif else "the GIF")  # before any frame is played or printed
     states, rewards = play(env, algo.agents, params["agent"], jax.random.PRNGKey(args.episode_seed), reset)
     frames = render.unstack(states)
     if not args.no_text:
         for frame in frames:
             print(render.text_frame(frame, int(cfg.env.grid)) + "\n")
-    out = Path(args.gif or Path(args.run_dir) / f"episode_run{args.run}.gif")
     render.gif(frames, str(out), int(cfg.env.grid), rewards=[float(r) for r in rewards])
     print(f"seed {seed}: team reward {float(rewards.sum()):.2f} over {len(rewards)} steps; GIF: {out}")
     return 0
+
+
+def check_writable_file(path: Path, what: str) -> None:
+    """Refuse a file path that cannot be written: its folder is missing or read-only, or the
+    path is a folder."""
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory; give a file name such as {path / 'episode.gif'}")
+    if not folder.is_dir():
+        raise UserError(f"{what} {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{what} {path}: cannot write there (permission denied)")
 
 
 def cmd_eval(args) -> int:
