@@ -57,3 +57,14 @@ def test_eval_of_a_matrix_game_gives_the_payoff_of_the_greedy_action(tmp_path, c
     text = capsys.readouterr().out
     for k, (a, b) in enumerate(summary["greedy_joint_actions"]):
         assert f"run {k} (seed {k}): {summary['payoff'][a][b]:.3f}" in text
+
+
+@pytest.mark.parametrize("where", ["missing_dir/x.gif", "a_dir"])
+def test_render_refuses_a_gif_path_it_cannot_write_before_drawing(run_dir, tmp_path, capsys, where):
+    """One line, exit 2, and no text frame printed: the path is checked before any frame."""
+    (tmp_path / "a_dir").mkdir()
+    capsys.readouterr()
+    assert main(["render", str(run_dir), "--gif", str(tmp_path / where)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured
+    assert "--gif" in captured.err and ("does not exist" in captured.err or "is a directory" in captured.err)

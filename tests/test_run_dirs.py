@@ -13,49 +13,26 @@ of a case in this process); the runs they work on are trained once per module, i
 """
 
 import csv
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import qtran
+from helpers import fingerprint, one_error_line, qtran_cli
 from qtran.cli import main
 from qtran.config import make_config
 from qtran.experiments.common import final_reward_table
 from qtran.run import train
 from qtran.sweep import Run, collect_table, write_table
 
-SRC = str(Path(qtran.__file__).resolve().parents[1])
 MATRIX = ["algo=vdn", "env=matrix", "steps=200", "eval.interval=100", "eps.start=1", "eps.end=1",
           "progress=false", "tensorboard=false"]
 PP = ["algo=vdn", "env=predator_prey", "env.episode_limit=4", "steps=40", "eval.interval=20", "warmup_steps=0",
       "eval.episodes=2", "agent.hidden=8", "seeds=2", "progress=false", "tensorboard=false"]
 PENALTIES = (0.5, 1.5)
-
-
-def qtran_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    """`python -m qtran ...` in a fresh process, on this checkout's source."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "qtran", *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-
-
-def one_error_line(done: subprocess.CompletedProcess) -> str:
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, (done.returncode, done.stderr)
-    return lines[0]
-
-
-def fingerprint(run_dir: Path) -> dict[str, str]:
-    """Every file under a directory and a hash of its bytes."""
-    return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -117,19 +117,22 @@ EXPERIMENTS = {
 def cmd_reproduce(args) -> int:
     if args.what not in EXPERIMENTS:
         raise UserError(f"unknown experiment {args.what!r}; available: {', '.join(EXPERIMENTS)}")
-    from qtran.experiments.common import parse_workers
+    from qtran.experiments.common import check_experiment_out, parse_algos, parse_workers
 
     out, rest = _pop_out(args.overrides, f"runs/{args.what}")
     workers, overrides = parse_workers(rest)
     _refuse_fixed_settings(args.what, overrides)
+    check_experiment_out(out, args.what)  # not a training run's directory, nor another experiment's
     if args.what == "table1":
         from qtran.experiments import table1
 
-        print(table1.report(table1.run(overrides, out=out, workers=workers)))
+        algos, overrides = parse_algos(overrides, table1.ALGOS)
+        print(table1.report(table1.run(overrides, out=out, algos=algos, workers=workers)))
     elif args.what == "fig2":
         from qtran.experiments import fig2
 
-        fig2.run(overrides, out=out, workers=workers)
+        algos, overrides = parse_algos(overrides, fig2.ALGOS)
+        fig2.run(overrides, out=out, algos=algos, workers=workers)
         print((Path(out) / "summary.txt").read_text(), end="")
     elif args.what == "fig3":
         from qtran.experiments import fig3
@@ -141,7 +144,8 @@ def cmd_reproduce(args) -> int:
     elif args.what == "compare":
         from qtran.experiments import compare
 
-        compare.run(overrides, out=out, workers=workers)
+        algos, overrides = parse_algos(overrides, compare.ALGOS)
+        compare.run(overrides, out=out, algos=algos, workers=workers)
         print((Path(out) / "compare.md").read_text(), end="")
     else:
         from qtran.experiments import fig4
@@ -169,8 +173,13 @@ def cmd_reproduce(args) -> int:
 def _refuse_fixed_settings(what: str, overrides: list[str]) -> None:
     """The experiments fix the algorithm and the environment; anything else may change."""
     for item in overrides:
-        if item.split("=", 1)[0] in ("algo", "env", "env.name", "env.task"):
-            raise UserError(f"{item!r} cannot be changed in reproduce {what}")
+        key = item.split("=", 1)[0].strip()
+        if key == "algo":
+            raise UserError(f"{item!r}: reproduce {what} trains several algorithms; choose which with "
+                            f"algos=a,b,... (or train one alone with qtran train {item})")
+        if key in ("env", "env.name", "env.task"):
+            raise UserError(f"{item!r} cannot be changed in reproduce {what} (the experiment's game is fixed; "
+                            f"train another with qtran train {item})")
 
 
 def reproduce_epilog() -> str:
@@ -181,7 +190,10 @@ def reproduce_epilog() -> str:
 options of every experiment:
   out=DIR                     where runs, figures and reports go (default runs/<experiment>)
   workers=N                   runs trained at once, one per core (default: the cores)
+  algos=a,b,...               which of the experiment's algorithms to train (default all)
   key=value                   any training setting (qtran train --help) but algo and env
+  Run again with the same out= and settings: finished runs are kept, unfinished ones resume;
+  an out= holding runs of other settings, or a training run, is refused.
 
 fig3 options:
   design=single|per_run|per_episode
@@ -260,15 +272,30 @@ def cmd_render(args) -> int:
     cfg, env, algo, params, reset, seed = load_policy(args.run_dir, args.run)
     if cfg.env.name != "predator_prey":
         raise UserError(f"render draws predator-prey episodes; {args.run_dir} is {cfg.env.name}")
+    out = Path(args.gif or Path(args.run_dir) / f"episode_run{args.run}.gif")
+    check_writable_file(out, "--gif" if args.gif else "the GIF")  # before any frame is played or printed
     states, rewards = play(env, algo.agents, params["agent"], jax.random.PRNGKey(args.episode_seed), reset)
     frames = render.unstack(states)
     if not args.no_text:
         for frame in frames:
             print(render.text_frame(frame, int(cfg.env.grid)) + "\n")
-    out = Path(args.gif or Path(args.run_dir) / f"episode_run{args.run}.gif")
     render.gif(frames, str(out), int(cfg.env.grid), rewards=[float(r) for r in rewards])
     print(f"seed {seed}: team reward {float(rewards.sum()):.2f} over {len(rewards)} steps; GIF: {out}")
     return 0
+
+
+def check_writable_file(path: Path, what: str) -> None:
+    """Refuse a file path that cannot be written: its folder is missing or read-only, or the
+    path is a folder."""
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory; give a file name such as {path / 'episode.gif'}")
+    if not folder.is_dir():
+        raise UserError(f"{what} {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{what} {path}: cannot write there (permission denied)")
 
 
 def cmd_eval(args) -> int:
@@ -392,10 +419,12 @@ def _reproduce_jobs(what: str, overrides: list[str]) -> list[list[str]]:
         design, panels, algos, rest = fig3.parse_options(rest)
         jobs = fig3.jobs(rest, panels, algos, design)
     elif what == "compare":
-        jobs = compare.jobs(rest)
+        algos, rest = common.parse_algos(rest, compare.ALGOS)
+        jobs = compare.jobs(rest, algos=algos)
     else:
         module = table1 if what == "table1" else fig2
-        jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in module.ALGOS}
+        algos, rest = common.parse_algos(rest, module.ALGOS)
+        jobs = {a: module.SETTINGS + rest + [f"algo={a}"] for a in algos}
     return [common.JOB_DEFAULTS + job for job in jobs.values()]
 
 

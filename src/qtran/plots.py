@@ -59,12 +59,21 @@ def _pyplot():
     return plt
 
 
+SVG_HASH_SALT = "qtran"
+
+
 def save(fig, stem: Path, caption: str) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     # name + extension by hand: with_suffix would eat the ".5" of a stem like "fig4_n2_p0.5"
     png, svg, txt = (stem.parent / f"{stem.name}.{ext}" for ext in ("png", "svg", "txt"))
-    fig.savefig(png, dpi=130, bbox_inches="tight")
-    fig.savefig(svg, bbox_inches="tight")
+    import matplotlib
+
+    # The same runs give the same bytes, so that redrawing committed results changes no file:
+    # no date in the SVG metadata (the PNG has none), and SVG element ids from a fixed salt
+    # (matplotlib's default salt is random per figure).
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+        fig.savefig(png, dpi=130, bbox_inches="tight")
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None})
     txt.write_text(caption.strip() + "\n")
     _pyplot().close(fig)
     return [png, svg, txt]

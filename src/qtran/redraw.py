@@ -10,7 +10,11 @@ learning curves, one line per run directory (mean over its seeds), one panel per
   one environment's title and optimum line;
 - the figure of one run directory goes into it (`curves.png/.svg/.txt`), as before; a
   figure of several goes only to `--out`, which must not be one of the runs (or inside one),
-  so that plotting never overwrites a run's own figure.
+  so that plotting never overwrites a run's own figure;
+- with `--out`, an experiment directory's figures and tables go there and nowhere else (the
+  directory itself is only read): redrawing committed results never rewrites them;
+- a sweep directory (`qtran sweep`: summary.csv and one run directory per point) is drawn as
+  its finished runs, into itself unless `--out` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,42 +27,62 @@ from qtran.results import read_summary, run_groups, run_status
 
 
 def redraw(run_dirs: list[str], out: str | None = None) -> list[Path]:
-    written, plain = [], []
+    written, plain, experiments = [], [], []
     for d in run_dirs:
         if not Path(d).is_dir():
             raise UserError(f"not a directory: {d}")
         manifest = read_manifest(d)
-        if manifest is None:
-            plain.append(d)
-            continue
-        kind = manifest.get("experiment")
-        if kind == "fig3":
-            from qtran.experiments import fig3
-
-            written += fig3.draw(d)
-        elif kind == "fig2":
-            from qtran.experiments import fig2
-
-            written += fig2.draw(d)
-        elif kind == "fig4":
-            from qtran.experiments import fig4
-
-            written += fig4.draw(d)
-        elif kind == "compare":
-            from qtran.experiments import compare
-
-            written += compare.draw(d)
-        elif kind == "table1":
-            from qtran.experiments import table1
-
-            report = Path(d) / "report.txt"
-            report.write_text(table1.report(table1.load(d)))
-            written.append(report)
+        if manifest is not None:
+            experiments.append((d, manifest.get("experiment")))
+        elif run_status(d) is None and (Path(d) / "summary.csv").is_file():
+            sweep_runs = finished_runs_of_sweep(d)
+            written += _curves(sweep_runs, Path(out) if out is not None else Path(d))
         else:
-            raise UserError(f"{d}: unknown experiment {kind!r} in experiment.json")
+            plain.append(d)
+    if out is not None and len(experiments) > 1:
+        raise UserError(f"--out takes one experiment directory at a time ({len(experiments)} given); "
+                        "their figures would overwrite each other")
+    for d, kind in experiments:
+        written += draw_experiment(d, kind, out)
     if plain:
         written += _curves(plain, curves_out(plain, out))
     return written
+
+
+def draw_experiment(d: str, kind, dest: str | None) -> list[Path]:
+    """An experiment directory's figures and tables, into `dest` (default: the directory)."""
+    if kind == "fig3":
+        from qtran.experiments import fig3
+
+        return fig3.draw(d, dest=dest)
+    if kind == "fig2":
+        from qtran.experiments import fig2
+
+        return fig2.draw(d, dest=dest)
+    if kind == "fig4":
+        from qtran.experiments import fig4
+
+        return fig4.draw(d, dest=dest)
+    if kind == "compare":
+        from qtran.experiments import compare
+
+        return compare.draw(d, dest=dest)
+    if kind == "table1":
+        from qtran.experiments import table1
+
+        to = Path(dest) if dest is not None else Path(d)
+        to.mkdir(parents=True, exist_ok=True)
+        (to / "report.txt").write_text(table1.report(table1.load(d)))
+        return [to / "report.txt"]
+    raise UserError(f"{d}: unknown experiment {kind!r} in experiment.json")
+
+
+def finished_runs_of_sweep(sweep_dir: str) -> list[str]:
+    """The finished run directories of a sweep directory, in name order."""
+    found = sorted(str(p.parent) for p in Path(sweep_dir).glob("*/summary.json"))
+    if not found:
+        raise UserError(f"{sweep_dir}: a sweep directory without finished runs; nothing to draw")
+    return found
 
 
 def curves_out(run_dirs: list[str], out: str | None) -> Path:

@@ -42,22 +42,28 @@ def save_table_history(path, steps: list[int], snapshots: list[dict], ids: dict 
 
 
 def train(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
-          position: int | None = None, env: Env | None = None) -> dict:
+          position: int | None = None, env: Env | None = None, overwrite: bool = False) -> dict:
     """Train cfg.seeds seeds together and return the run's summary (also written to disk).
 
-    `cfg` is a config from `make_config`, or a list of `key=value` overrides.
+    `cfg` is a config from `make_config`, or a list of `key=value` overrides. An `out` that
+    already holds a run (finished or interrupted) is refused with a UserError, as by
+    `qtran train`; `overwrite=True` empties it first (only if it holds nothing but run files).
     """
-    return fit(cfg, write=write, desc=desc, position=position, env=env)[1]
+    return fit(cfg, write=write, desc=desc, position=position, env=env, overwrite=overwrite)[1]
 
 
 def fit(cfg: DictConfig | list[str] | None = None, write: bool = True, desc: str | None = None,
-        position: int | None = None, env: Env | None = None):
+        position: int | None = None, env: Env | None = None, overwrite: bool = False):
     """As `train`, returning (final seed-batched TrainState, summary).
 
     `env` trains on an environment object of your own instead of the one `cfg.env` names.
     """
+    from qtran.results import claim_run_dir, empty_run_dir
+
     if cfg is None or isinstance(cfg, (list, tuple)):
         cfg = make_config(list(cfg or []))
+    if write and cfg.out and claim_run_dir(cfg.out, overwrite=overwrite):  # never over a run silently
+        empty_run_dir(cfg.out)
     setup_jax(cfg.compile_cache)  # before JAX starts or compiles: devices per core, cache
     if env is None and cfg.env.name == "pettingzoo":  # steps in Python: see qtran.host_loop
         from qtran.host_loop import fit_host

@@ -254,13 +254,34 @@ def _settings(cfg) -> dict:
     return data
 
 
-def saved_matches(run_dir: Path, cfg) -> bool:
+def _flat(data, prefix: str = "") -> dict:
+    """{dotted key: value} of nested settings."""
+    if not isinstance(data, dict):
+        return {prefix[:-1]: data}
+    out = {}
+    for key, value in data.items():
+        out.update(_flat(value, f"{prefix}{key}."))
+    return out
+
+
+def settings_difference(run_dir: Path, cfg) -> str | None:
+    """How the run saved in `run_dir` was trained differently from `cfg` (`seeds=10 there,
+    2 here; ...`), "its config.yaml cannot be read" when that fails, None when they agree."""
     from qtran.config import load_config
 
     try:
-        return _settings(load_config(run_dir)) == _settings(cfg)
+        old, new = _flat(_settings(load_config(run_dir))), _flat(_settings(cfg))
     except UserError:
-        return False
+        return "its config.yaml cannot be read"
+    differ = [k for k in dict.fromkeys([*old, *new]) if old.get(k, "(unset)") != new.get(k, "(unset)")]
+    if not differ:
+        return None
+    shown = "; ".join(f"{k}={old.get(k, '(unset)')} there, {new.get(k, '(unset)')} here" for k in differ[:3])
+    return shown + (f"; and {len(differ) - 3} more" if len(differ) > 3 else "")
+
+
+def saved_matches(run_dir: Path, cfg) -> bool:
+    return settings_difference(run_dir, cfg) is None
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -278,23 +299,25 @@ def can_resume(run_dir: Path) -> bool:
 
 def run_one(overrides: list[str] | tuple[str, ...], run_dir: str | Path, desc: str | None = None,
             position: int | None = None) -> dict:
-    """Train one run into `run_dir` and return its summary.
-
-    A finished run is left alone (its summary is read back); an interrupted one with
-    checkpoints is resumed when `qtran.run.resume` exists; anything else starts over.
-    `desc` and `position` label its progress bar (several runs in threads).
-    """
-    from qtran import run as qrun
+    """Train one run into `run_dir` and return its summary (`train_or_resume`).
+    `desc` and `position` label its progress bar (several runs in threads)."""
     from qtran.config import make_config
-    from qtran.results import read_summary
 
-    run_dir = Path(run_dir)
+    return train_or_resume(make_config(list(overrides) + [f"out={run_dir}"]), Path(run_dir), desc, position)
+
+
+def train_or_resume(cfg, run_dir: Path, desc: str | None = None, position: int | None = None) -> dict:
+    """A finished run is left alone (its summary is read back); an interrupted one with
+    checkpoints of these settings is resumed when `qtran.run.resume` exists; anything else
+    (an earlier attempt's partial files) starts over."""
+    from qtran import run as qrun
+    from qtran.results import read_summary, run_status
+
     if is_finished(run_dir):
         return read_summary(run_dir)
-    cfg = make_config(list(overrides) + [f"out={run_dir}"])
     if run_dir.is_dir() and can_resume(run_dir) and saved_matches(run_dir, cfg):
         return qrun.resume(run_dir, desc=desc, position=position)
-    if run_dir.is_dir() and (run_dir / "config.yaml").is_file():
+    if run_dir.is_dir() and run_status(run_dir) is not None:
         shutil.rmtree(run_dir)  # an earlier attempt's partial files, started over
     return qrun.train(cfg, desc=desc, position=position)
 

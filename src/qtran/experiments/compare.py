@@ -4,8 +4,8 @@ Games: the matrix games (Table 1, climbing, penalty, climb21) at Table 1's budge
 20,000 steps, full exploration) and MGS with every s_i equal at Figure 3c's (`fig3`). No
 method gets settings of its own beyond those its paper gives (the `qplex.*` and `wqmix.*`
 defaults). Runs land in <out>/<game>/<algo>/; the table (compare.md, compare.json) and the
-MGS learning curves (mgs.png/.pdf) in <out>. Running again with the same out= trains only the
-runs that have no summary.json yet.
+MGS learning curves (mgs.png/.svg) in <out>. Running again with the same out= trains only the
+runs not finished yet; a finished run of other settings there is refused.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import numpy as np
 
 from qtran.errors import UserError
 from qtran.experiments import fig3, table1
-from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
+from qtran.experiments.common import (
+    load_summaries, prepare_experiment, read_manifest, run_jobs, with_earlier, write_manifest,
+)
 from qtran.plots import ALGO_LABELS, INTERVAL_METHOD, mean_ci, plot_curves
-from qtran.results import prepare_run_dir, write_json
+from qtran.results import write_json
 
 ALGOS = ("iql", "vdn", "qmix", "ow-qmix", "cw-qmix", "qplex", "qtran-base", "qtran-alt")
 MATRIX_GAMES = ("table1", "climbing", "penalty", "climb21")
@@ -38,12 +40,10 @@ def jobs(overrides: list[str], games=tuple(GAMES), algos=ALGOS) -> dict[str, lis
 
 def run(overrides: list[str], out: str = "runs/compare", games=tuple(GAMES), algos=ALGOS,
         workers: int | None = None) -> list[Path]:
-    out_dir = prepare_run_dir(out)
-    configs = build_configs(jobs(overrides, games, algos), out_dir)
-    todo = {name: cfg for name, cfg in configs.items() if not (out_dir / name / "summary.json").is_file()}
-    if todo:
-        run_jobs(todo, workers, label="compare: ")
-    write_manifest(out_dir, "compare", games=list(games), algos=list(algos), overrides=list(overrides))
+    out_dir, configs = prepare_experiment(out, "compare", jobs(overrides, games, algos))
+    run_jobs(configs, workers, label="compare: ")
+    write_manifest(out_dir, "compare", games=with_earlier(out_dir, "games", games, GAMES),
+                   algos=with_earlier(out_dir, "algos", algos, ALGOS), overrides=list(overrides))
     return draw(out_dir)
 
 
@@ -94,9 +94,11 @@ def table(rows: dict[str, dict[str, dict]], references: dict[str, float]) -> str
     return "\n".join(lines)
 
 
-def draw(out: str | Path) -> list[Path]:
-    """The table (compare.md, compare.json) and the MGS curves from the run files."""
+def draw(out: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """The table (compare.md, compare.json) and the MGS curves from the run files under `out`,
+    into `dest` (default `out`)."""
     out = Path(out)
+    to = Path(dest) if dest is not None else out
     manifest = read_manifest(out) or {}
     games, algos = manifest.get("games", list(GAMES)), manifest.get("algos", list(ALGOS))
     if not all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (games, algos)):
@@ -112,16 +114,17 @@ def draw(out: str | Path) -> list[Path]:
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise UserError(f"{out / g}: a run's summary.json lacks what the comparison reads "
                             f"({type(err).__name__}: {err})") from None
-    (out / "compare.md").write_text(table(rows, references))
-    write_json(out / "compare.json", rows)
-    written = [out / "compare.md", out / "compare.json"]
+    to.mkdir(parents=True, exist_ok=True)
+    (to / "compare.md").write_text(table(rows, references))
+    write_json(to / "compare.json", rows)
+    written = [to / "compare.md", to / "compare.json"]
     if "mgs" in rows:
         ref = summaries[f"mgs/{next(iter(rows['mgs']))}"]["env_reference"]
         refs = {"global optimum": ref["optimum"]}
         if ref.get("pitfall") is not None:
             refs["pitfall (local optimum)"] = ref["pitfall"]
         curves = {a: summaries[f"mgs/{a}"]["eval_curve"] for a in rows["mgs"]}
-        written += plot_curves(curves, out / "mgs", TITLES["mgs"],
+        written += plot_curves(curves, to / "mgs", TITLES["mgs"],
                     references=refs, caption="Evaluation: greedy joint action of every agent from its own Q_i.",
                     missing=[a for a in algos if a not in rows["mgs"]])
     return written

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qtran.experiments.common import build_configs, load_summaries, read_manifest, run_jobs, write_manifest
+from qtran.experiments.common import (
+    load_summaries, prepare_experiment, read_manifest, run_jobs, with_earlier, write_manifest,
+)
 from qtran.plots import plot_heatmaps
-from qtran.results import prepare_run_dir
 
 ALGOS = ("qtran-base", "qtran-alt")
 SETTINGS = ["env=matrix", "env.payoff=climb21", "seeds=5", "steps=20000", "eps.start=1", "eps.end=1",
@@ -23,11 +24,10 @@ SETTINGS = ["env=matrix", "env.payoff=climb21", "seeds=5", "steps=20000", "eps.s
 LABELS = {"qtran-base": "base", "qtran-alt": "alt"}
 
 
-def run(overrides: list[str], out: str = "runs/fig2", workers: int | None = None) -> dict[str, dict]:
-    out_dir = prepare_run_dir(out)
-    configs = build_configs({a: SETTINGS + list(overrides) + [f"algo={a}"] for a in ALGOS}, out_dir)
+def run(overrides: list[str], out: str = "runs/fig2", algos=ALGOS, workers: int | None = None) -> dict[str, dict]:
+    out_dir, configs = prepare_experiment(out, "fig2", {a: SETTINGS + list(overrides) + [f"algo={a}"] for a in algos})
     summaries = run_jobs(configs, workers, label="Figure 2: ")
-    write_manifest(out_dir, "fig2", algos=list(ALGOS), overrides=list(overrides))
+    write_manifest(out_dir, "fig2", algos=with_earlier(out_dir, "algos", algos, ALGOS), overrides=list(overrides))
     draw(out_dir)
     return summaries
 
@@ -48,8 +48,10 @@ def summary_lines(summaries: dict[str, dict]) -> list[str]:
     return lines
 
 
-def draw(out: str | Path, seed_index: int = 0) -> list[Path]:
+def draw(out: str | Path, seed_index: int = 0, dest: str | Path | None = None) -> list[Path]:
+    """The figure and summary.txt from the run files under `out`, into `dest` (default `out`)."""
     out = Path(out)
+    to = Path(dest) if dest is not None else out
     manifest = read_manifest(out) or {}
     summaries = load_summaries(out, manifest.get("algos", ALGOS))
     rows = []
@@ -64,7 +66,8 @@ def draw(out: str | Path, seed_index: int = 0) -> list[Path]:
     rows.insert(0, [("payoff (climb21)", payoff)])
     seed = next(iter(summaries.values()))["seeds"][seed_index]
     lines = summary_lines(summaries)
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    to.mkdir(parents=True, exist_ok=True)
+    (to / "summary.txt").write_text("\n".join(lines) + "\n")
     caption = (f"Seed {seed}; full exploration. " + " ".join(lines))
-    return plot_heatmaps(rows, out / "fig2", "Figure 2: QTRAN-base and QTRAN-alt on the 21-action game",
-                         caption=caption) + [out / "summary.txt"]
+    return plot_heatmaps(rows, to / "fig2", "Figure 2: QTRAN-base and QTRAN-alt on the 21-action game",
+                         caption=caption) + [to / "summary.txt"]

@@ -18,12 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from qtran.experiments.common import (
-    build_configs, comma_choices, final_reward_table, load_summaries, read_manifest, run_jobs, write_manifest,
+    comma_choices, final_reward_table, load_summaries, prepare_experiment, read_manifest, run_jobs, with_earlier,
+    write_manifest,
 )
 from qtran.experiments.fig3_layout import ALGOS, DESIGN_TEXT, PANELS
 from qtran.errors import UserError
 from qtran.plots import plot_curves
-from qtran.results import marl_eval_export, prepare_run_dir
+from qtran.results import marl_eval_export
 
 COMMON = ["env=gaussian_squeeze", "env.setting=paper", "env.obs=all", "seeds=10",
           "steps=10000", "buffer_size=10000", "target_update_interval=3000", "warmup_steps=320",
@@ -76,11 +77,10 @@ def run(overrides: list[str], out: str = "runs/fig3", panels=tuple(PANELS), algo
         raise UserError(f"unknown panel {unknown[0]!r}; choose from {', '.join(PANELS)}")
     if design not in DESIGNS:
         raise UserError(f"design={design!r} is unknown; choose one of {', '.join(DESIGNS)}")
-    out_dir = prepare_run_dir(out)
-    configs = build_configs(jobs(overrides, panels, algos, design), out_dir)
+    out_dir, configs = prepare_experiment(out, "fig3", jobs(overrides, panels, algos, design))
     summaries = run_jobs(configs, workers)
-    write_manifest(out_dir, "fig3", panels=list(panels), algos=list(algos), overrides=list(overrides),
-                   design=design)
+    write_manifest(out_dir, "fig3", panels=with_earlier(out_dir, "panels", panels, PANELS),
+                   algos=with_earlier(out_dir, "algos", algos, ALGOS), overrides=list(overrides), design=design)
     draw(out_dir)
     return summaries
 
@@ -103,9 +103,12 @@ def mean_best_reachable(summary: dict) -> float | None:
     return float(expected) if isinstance(expected, (int, float)) and not isinstance(expected, bool) else None
 
 
-def draw(out: str | Path) -> list[Path]:
-    """Redraw every panel, the final-reward table and the marl-eval export from run files."""
+def draw(out: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """Redraw every panel, the final-reward table and the marl-eval export from the run files
+    under `out`, into `dest` (default: `out` itself)."""
     out = Path(out)
+    to = Path(dest) if dest is not None else out
+    to.mkdir(parents=True, exist_ok=True)
     from qtran.experiments import fig3_claims
 
     manifest = read_manifest(out) or {}
@@ -127,13 +130,13 @@ def draw(out: str | Path) -> list[Path]:
         if ref.get("pitfall") is not None:
             refs["pitfall (local optimum)"] = ref["pitfall"]
         steps = first["steps"]
-        written += plot_curves(curves, out / p, PANELS[p][0], references=refs,
+        written += plot_curves(curves, to / p, PANELS[p][0], references=refs,
                                caption="Evaluation: greedy joint action of every agent from its own Q_i.",
                                note=f"Design: {DESIGN_TEXT.get(design, design)}; {steps:,} steps.",
                                missing=[a for a in ALGOS if f"{p}/{a}" not in summaries])
     table = final_table(summaries, panels, algos)
-    (out / "final_rewards.md").write_text(table)
-    (out / "claims.md").write_text(fig3_claims.report(out))
+    (to / "final_rewards.md").write_text(table)
+    (to / "claims.md").write_text(fig3_claims.report(out))
     groups = {"gaussian_squeeze": {p: {a: out / p / a for a in algos if f"{p}/{a}" in summaries} for p in panels}}
-    marl_eval_export(groups, out / "marl_eval.json")
-    return written + [out / "final_rewards.md", out / "claims.md", out / "marl_eval.json"]
+    marl_eval_export(groups, to / "marl_eval.json")
+    return written + [to / "final_rewards.md", to / "claims.md", to / "marl_eval.json"]

@@ -201,7 +201,7 @@ def check_out(out: str | Path, budget: str, overrides: list[str], form: str = "p
     old, new = result_overrides([str(o) for o in saved]), result_overrides(overrides)
     if old != new:
         differ = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
-        shown = lambda d: " ".join(f"{k}={d[k]}" if k in d else f"(no {k})" for k in differ)  # noqa: E731
+        shown = lambda d: " ".join(f"{k}={d[k]}" if k in d else f"{k} unset (the default)" for k in differ)  # noqa: E731
         raise UserError(f"{where} holds runs trained with {shown(old)}, this command gives {shown(new)}; "
                         f"give the same overrides or choose another out=")
     return manifest
@@ -336,12 +336,14 @@ def final_table(curves: dict) -> str:
     return final_reward_table(rows, ALGOS, "Final greedy team reward per episode (-: not run)")
 
 
-def draw(out: str | Path) -> list[Path]:
+def draw(out: str | Path, dest: str | Path | None = None) -> list[Path]:
     """Every panel, whatever has finished: an algorithm without a finished run is named
-    "not run" in the panel's legend and caption (a panel without any says so on its axes)."""
+    "not run" in the panel's legend and caption (a panel without any says so on its axes).
+    Drawn from the runs under `out` into `dest` (default `out`)."""
     from qtran.experiments import fig4_claims
 
     out = Path(out)
+    to = Path(dest) if dest is not None else out
     curves, budgets = fig4_claims.load(out)
     texts = fig4_claims.budget_texts(budgets)
     written = []
@@ -352,9 +354,9 @@ def draw(out: str | Path) -> list[Path]:
             missing = [a for a in ALGOS if a not in present]
             not_run = f" Not run: {', '.join(ALGO_LABELS[a] for a in missing)}." if missing else ""
             caption = f"Budget (N = {n[1:]}): {texts[n]}. Greedy test episodes of 100 steps.{not_run}"
-            written += plot_curves(present, out / f"fig4_{n}_p{p}", f"Figure {panel}: N = {n[1:]}, P = {p}",
+            written += plot_curves(present, to / f"fig4_{n}_p{p}", f"Figure {panel}: N = {n[1:]}, P = {p}",
                                    ylabel="team reward per test episode", caption=caption, missing=missing,
                                    note=f"Budget: {texts[n]}")
-    (out / "final_rewards.md").write_text(final_table(curves))
-    (out / "claims.md").write_text(fig4_claims.table(curves, budgets))
-    return written + [out / "final_rewards.md", out / "claims.md"]
+    (to / "final_rewards.md").write_text(final_table(curves))
+    (to / "claims.md").write_text(fig4_claims.table(curves, budgets))
+    return written + [to / "final_rewards.md", to / "claims.md"]

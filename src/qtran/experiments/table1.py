@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qtran.experiments.common import build_configs, load_summaries, run_jobs, write_manifest
-from qtran.results import prepare_run_dir, write_json
+from qtran.experiments.common import load_summaries, prepare_experiment, run_jobs, with_earlier, write_manifest
+from qtran.results import write_json
 
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 SETTINGS = ["env=matrix", "env.payoff=table1", "seeds=10", "steps=20000",
@@ -30,10 +30,11 @@ def paper_reference() -> dict:
 
 def run(overrides: list[str], out: str = "runs/table1", algos=ALGOS, workers: int | None = None) -> dict[str, dict]:
     """Train every algorithm and return {algo: summary}; overrides apply to all of them."""
-    out_dir = prepare_run_dir(out)
-    configs = build_configs({a: SETTINGS + list(overrides) + [f"algo={a}"] for a in algos}, out_dir)
-    summaries = run_jobs(configs, workers, label="Table 1: ")
-    write_manifest(out_dir, "table1", algos=list(algos))
+    out_dir, configs = prepare_experiment(out, "table1", {a: SETTINGS + list(overrides) + [f"algo={a}"] for a in algos})
+    run_jobs(configs, workers, label="Table 1: ")
+    algos = with_earlier(out_dir, "algos", algos, ALGOS)
+    write_manifest(out_dir, "table1", algos=algos)
+    summaries = load_summaries(out_dir, algos)
     (out_dir / "report.txt").write_text(report(summaries))
     write_json(out_dir / "table1.json", {a: _condensed(s) for a, s in summaries.items()})
     return summaries
