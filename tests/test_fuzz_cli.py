@@ -2,14 +2,18 @@
 never with a traceback, and nothing trains before every setting has been checked.
 
 `config` is fuzzed fully (it resolves and checks but never trains). For `train` and `sweep`,
-`qtran.run.train` is replaced by a stand-in that runs every check training would make
-(`check_runnable`: environment, payoff file, algorithm, schedule) and records that training
-would start, without training. `reproduce` gets only inputs that hold a mistake somewhere,
-and training there fails the test. The `@example`s are inputs that once gave a traceback.
+`qtran.run.train` is replaced by a stand-in that records that training would start, without
+training: those tests show that every input gets status 0 or one clear line with status 2,
+never a traceback; the stand-in repeats `check_runnable`, so by themselves they cannot find a
+setting that passes the checks and then fails in training. `test_accepted_settings_train`
+does: it trains every accepted configuration of a small sample for real, cut to a few steps.
+`reproduce` gets only inputs that hold a mistake somewhere, and training there fails the
+test. The `@example`s are inputs that once gave a traceback.
 """
 
 import contextlib
 import io
+import itertools
 import json
 import math
 import os
@@ -24,8 +28,9 @@ from omegaconf import OmegaConf
 import qtran.experiments.common
 import qtran.run
 from qtran.cli import main
-from qtran.config import Config, to_yaml
-from qtran.envs import FAMILIES
+from qtran.config import Config, make_config, to_yaml
+from qtran.envs import FAMILIES, make_env
+from qtran.errors import TrainingDiverged, UserError
 from qtran.experiments.common import check_runnable
 from qtran.sweep import split_values
 
@@ -206,7 +211,9 @@ def _call(argv) -> int:
 
 
 class _NoTraining:
-    """Stands in for qtran.run.train: every check training would make, then no training."""
+    """Stands in for qtran.run.train: the checks (`check_runnable`), then no training. For
+    `train` they repeat what cmd_train has just checked; for `sweep` they fail on a run the
+    sweep started without checking it first."""
 
     def __init__(self, write: bool):
         self.started, self.write = [], write
@@ -253,7 +260,7 @@ def test_config_command(args):
 @example(["env=gaussian_squeeze", "env.agents=100000000000"])
 @example(["env=predator_prey", "env.grid=100000000"])
 @example(["-x=", "\r0"])  # a line break inside the one-line error message
-def test_train_checks_everything_before_training(args):
+def test_train_answers_status_0_or_one_line_and_trains_only_on_0(args):
     stub = _NoTraining(write=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(qtran.run, "train", stub)
@@ -273,6 +280,86 @@ def test_typed_settings_config_and_train(args):
         mp.setattr(qtran.run, "train", stub)
         code = _call(["train", *args])
     assert (code == 0) == bool(stub.started)
+
+
+# Real training of accepted settings: a handful of examples in the fast suite, more when slow.
+TINY_FUZZ = settings(FUZZ, max_examples=int(DEEP or 3))
+MORE_TINY_FUZZ = settings(FUZZ, max_examples=int(DEEP or 30))
+REAL_TRAIN = qtran.run.train
+# check_runnable bounds the training state's memory, not the batch's or the evaluation's
+# (batch_size and eval.episodes up to 2**31 - 1 pass every check): beyond this, a real run
+# would try to allocate gigabytes, so the sample below leaves such batch sizes out.
+LARGEST_BATCH_TRIED = 4096
+_run_numbers = itertools.count()
+
+
+def tiny(cfg):
+    """cfg cut to three iterations (the first a warm-up) of at most 4 updates, 2 seeds and 2
+    evaluation episodes, no TensorBoard; the game, algorithm, networks, batch and buffer as given."""
+    tiny_cfg = cfg.copy()
+    steps_per_iter = cfg.n_envs * make_env(cfg.env).episode_limit
+    tiny_cfg.steps = min(cfg.steps, 3 * steps_per_iter)
+    tiny_cfg.warmup_steps = min(cfg.warmup_steps, steps_per_iter)
+    tiny_cfg.updates_per_step = min(cfg.updates_per_step, 4 / steps_per_iter)
+    tiny_cfg.seeds = min(cfg.seeds, 2)
+    tiny_cfg.eval.episodes = min(cfg.eval.episodes, 2)
+    tiny_cfg.tensorboard = tiny_cfg.progress = False
+    return tiny_cfg
+
+
+class _TinyTraining:
+    """Stands in for qtran.run.train: the real training, of `tiny`(cfg)."""
+
+    def __init__(self):
+        self.entered = self.diverged = False
+
+    def __call__(self, cfg, **kwargs):
+        self.entered = True
+        try:
+            return REAL_TRAIN(tiny(cfg), **kwargs)
+        except TrainingDiverged:  # accepted settings may still diverge (lr=1e300): one line, status 2
+            self.diverged = True
+            raise
+
+
+def _train_accepted(args) -> None:
+    """`qtran train ARGS`: where the checks accept the settings, training (cut short) finishes
+    with status 0, or stops on a non-finite loss with its one-line message; any other error
+    there is a check missing before training. Settings the checks refuse are not this test's
+    sample."""
+    try:
+        batch = make_config(list(args)).batch_size
+    except UserError:
+        batch = None
+    assume(batch is not None and batch <= LARGEST_BATCH_TRIED)
+    stub = _TinyTraining()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(qtran.run, "train", stub)
+        code = _call(["train", *args, f"out=tiny-runs/{next(_run_numbers)}"])
+    assume(stub.entered)  # refused before training: checked by the tests above
+    assert code == 0 or stub.diverged, args
+
+
+@TINY_FUZZ
+@given(args=typed_overrides())
+def test_accepted_settings_train(args):
+    _train_accepted(args)
+
+
+@pytest.mark.xfail(strict=True, reason="check_runnable bounds the training state's memory, not the batch's or "
+                   "the evaluation's: these pass every check, then training would need gigabytes")
+@pytest.mark.parametrize("setting", ["batch_size=2147483647", "eval.episodes=2147483647"])
+def test_batch_and_evaluation_sizes_are_checked_before_training(setting):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(qtran.run, "train", _refuse_training)
+        assert main(["train", setting]) == 2
+
+
+@pytest.mark.slow
+@MORE_TINY_FUZZ
+@given(args=typed_overrides())
+def test_more_accepted_settings_train(args):
+    _train_accepted(args)
 
 
 @FUZZ

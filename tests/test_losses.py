@@ -18,7 +18,7 @@ from qtran.algorithms.qtran_base import factorisation_losses
 from qtran.config import make_config
 from qtran.envs.matrix import make_matrix_game
 from test_regression_paths import (
-    _action_sensitive, _dense, _mlp, _randomise, agent_ref, alt_rows_ref, q_jt_base_ref, v_ref,
+    _action_sensitive, _randomise, agent_ref, alt_rows_ref, q_jt_base_ref, qmix_ref, v_ref,
 )
 
 Q = jnp.array([[[1.0, 2.0], [0.0, 3.0]]])  # one sample, agent 0: [1, 2], agent 1: [0, 3]
@@ -107,16 +107,6 @@ def _sample(cfg, params, target, batch, b):
     u = np.asarray(batch.actions[b, 0])
     return _np(q), trunk, _np(tq), ttrunk, u, _np(tq).argmax(-1), float(batch.reward[b, 0]), \
         GAMMA * (1.0 - float(batch.terminated[b, 0]))
-
-
-def qmix_ref(cfg, mixer, qs, state):
-    """QMIX's Q_tot(s, u) from QMixer's parameter dict (2-layer hypernetworks, the default):
-    elu(sum_i q_i |W1(s)|_i + b1(s)) . |w2(s)| + V(s), with qs[N] the chosen agent values."""
-    assert cfg.qmix.hypernet_layers == 2
-    p = mixer["params"]
-    w1 = jnp.abs(_mlp(p["MLP_0"], state)).reshape(qs.shape[-1], cfg.qmix.embed)
-    hidden = jax.nn.elu(qs @ w1 + _dense(p["Dense_0"], state))
-    return hidden @ jnp.abs(_mlp(p["MLP_1"], state)) + _mlp(p["MLP_2"], state)[0]
 
 
 def _at(table, actions):

@@ -16,8 +16,7 @@ from qtran.algorithms.weighted_qmix import central_weights, optimistic_weights
 from qtran.config import make_config
 from qtran.envs.matrix import make_matrix_game
 from qtran.run import fit
-from test_losses import qmix_ref
-from test_regression_paths import _assert_trees_close, _mlp, agent_ref
+from test_regression_paths import _assert_trees_close, _mlp, agent_ref, qmix_ref
 
 GAMMA = 0.9
 

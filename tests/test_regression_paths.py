@@ -94,6 +94,17 @@ def alt_rows_ref(cfg, mixer, trunk, actions, n_actions):
     return jnp.stack(heads, -2)
 
 
+def qmix_ref(cfg, mixer, qs, state):
+    """QMIX's Q_tot(s, u)[...] from QMixer's parameter dict (2-layer hypernetworks, the default):
+    elu(sum_i q_i |W1(s)|_i + b1(s)) . |w2(s)| + V(s), with qs[..., N] the chosen agent values
+    and state[..., S]."""
+    assert cfg.qmix.hypernet_layers == 2
+    p = mixer["params"]
+    w1 = jnp.abs(_mlp(p["MLP_0"], state)).reshape(state.shape[:-1] + (qs.shape[-1], cfg.qmix.embed))
+    hidden = jax.nn.elu(jnp.einsum("...n,...ne->...e", qs, w1) + _dense(p["Dense_0"], state))
+    return (hidden * jnp.abs(_mlp(p["MLP_1"], state))).sum(-1) + _mlp(p["MLP_2"], state)[..., 0]
+
+
 # ---- reference losses, from the paper's formulas (SPEC.md) -----------------------------------
 
 def _take(x, idx):
@@ -136,12 +147,9 @@ def reference_loss(cfg, env, params, target, b):
     if cfg.algo == "iql":
         y = sg(r[..., None] + keep[..., None] * _take(tq, u_next))
         return _parts(_valid_mean(((q_taken - y) ** 2).mean(-1), mask))
-    if cfg.algo == "qmix":  # the mixer module itself: here only the chooser is under test
-        from qtran.algorithms.qmix import QMixer
-        mixer = QMixer(env.n_agents, cfg.qmix.embed, cfg.qmix.hypernet_layers, cfg.qmix.hypernet_hidden,
-                       cfg.qmix.init_scale)
-        y = sg(r + keep * mixer.apply(target["mixer"], _take(tq, u_next), b.state[:, 1:]))
-        q_tot = mixer.apply(params["mixer"], q_taken, b.state[:, :-1])
+    if cfg.algo == "qmix":
+        y = sg(r + keep * qmix_ref(cfg, target["mixer"], _take(tq, u_next), b.state[:, 1:]))
+        q_tot = qmix_ref(cfg, params["mixer"], q_taken, b.state[:, :-1])
         return _parts(_valid_mean((q_tot - y) ** 2, mask))
 
     mix, v = params["mixer"], v_ref(cfg, params["mixer"], trunk)

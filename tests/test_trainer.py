@@ -58,6 +58,8 @@ def test_an_agents_action_ignores_other_agents_observations(shared):
             changed = obs.at[2].set(jax.random.normal(jax.random.PRNGKey(200 + trial), (4,)) * 10)
             moved = epsilon_greedy(key, agents.apply(params, changed)[0], avail, eps)
             np.testing.assert_array_equal(base[:2], moved[:2])
+            # the values too, not only their argmax (which a small leak would leave as it is)
+            np.testing.assert_array_equal(agents.apply(params, obs)[0][:2], agents.apply(params, changed)[0][:2])
     # and the observation does matter for its own agent
     q_a = agents.apply(params, obs)[0][2]
     q_b = agents.apply(params, obs.at[2].add(3.0))[0][2]
