@@ -346,8 +346,6 @@ def test_accepted_settings_train(args):
     _train_accepted(args)
 
 
-@pytest.mark.xfail(strict=True, reason="check_runnable bounds the training state's memory, not the batch's or "
-                   "the evaluation's: these pass every check, then training would need gigabytes")
 @pytest.mark.parametrize("setting", ["batch_size=2147483647", "eval.episodes=2147483647"])
 def test_batch_and_evaluation_sizes_are_checked_before_training(setting):
     with pytest.MonkeyPatch.context() as mp:

@@ -326,6 +326,7 @@ def _one_line(err: Exception) -> str:
 
 
 INT32_MAX = 2**31 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 
 
 def _numbers(node, prefix: str = ""):
@@ -363,6 +364,9 @@ def validate(cfg: DictConfig) -> None:
     if cfg.env_values is not None:
         need(len(cfg.env_values) >= 1, "env_values must hold at least one value")
         need(all(math.isfinite(v) for v in cfg.env_values), "env_values must be finite numbers")
+        # they enter training as float32, as payoffs do (envs.matrix refuses larger payoffs too)
+        need(all(abs(v) <= FLOAT32_MAX for v in cfg.env_values),
+             f"env_values must be at most {FLOAT32_MAX:.3g} in size (they are float32 in training)")
     for key in ("n_envs", "batch_size", "buffer_size", "target_update_interval", "agent.hidden",
                 "qtran.hidden", "qmix.embed", "qmix.hypernet_hidden", "eval.episodes", "qplex.hidden", "qplex.heads",
                 "wqmix.central_hidden"):

@@ -41,6 +41,24 @@ def check_runnable(cfg) -> None:
         raise UserError(f"the training state (replay buffer, networks and optimizer of every seed) would need "
                         f"{need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB here "
                         f"(buffer_size={cfg.buffer_size}, seeds={cfg.seeds})")
+    # A sampled batch and an evaluation hold whole episodes of every run at once; their inputs
+    # alone must fit (the networks' activations come on top).
+    episode, runs = episode_bytes(env), len(trainer.runs([cfg.seed + i for i in range(cfg.seeds)])[0])
+    for key, count in (("batch_size", cfg.batch_size), ("eval.episodes", cfg.eval.episodes)):
+        size = count * episode * runs
+        if have is not None and size > have:
+            raise UserError(f"{key}={count} would need {size / 2**30:.1f} GiB of episodes for {runs} runs, more "
+                            f"than the {have / 2**30:.1f} GiB here; choose a smaller {key}")
+
+
+def episode_bytes(env) -> int:
+    """Bytes of one stored episode (what replay keeps per slot), from shapes alone."""
+    import jax
+
+    from qtran.replay import empty_episode
+
+    one = jax.eval_shape(lambda: empty_episode(env))
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one))
 
 
 def state_bytes(trainer, cfg) -> int:
