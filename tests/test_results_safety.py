@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import qtran
@@ -169,3 +170,50 @@ def test_plot_of_a_sweep_directory_draws_its_finished_runs(table1_dir, tmp_path)
     written = redraw([str(sweep)])
     assert sweep / "curves.png" in written and (sweep / "curves.svg").is_file()
     assert not any((sweep / name / "curves.png").exists() for name in ("algo=vdn,seed=0", "algo=vdn,seed=1"))
+
+
+# ---- 6. a payoff too large is refused before compiling; summary.json keeps only small ones ---
+
+
+def test_a_payoff_too_large_is_refused_before_anything_is_written(tmp_path, capsys):
+    from qtran.cli import main
+
+    payoff = tmp_path / "big.npy"
+    np.save(payoff, np.zeros((2,) * 21, dtype=np.int8))  # 2^21 cells, one more agent than the limit
+    assert main(["train", f"env.payoff={payoff}", "steps=10", *QUIET, f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2,097,152 cells" in err[0] and "1,048,576" in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_summary_keeps_a_small_payoff_and_says_where_a_large_one_is():
+    from qtran.run import MAX_TABLE_CELLS, payoff_fields
+
+    small = payoff_fields(np.arange(9.0).reshape(3, 3), "table1")
+    assert np.asarray(small["payoff"]).shape == (3, 3) and small["optimal_joint_actions"] == [[2, 2]]
+    large = np.zeros((2,) * 13)
+    large[(1,) * 13] = 1.0
+    assert large.size > MAX_TABLE_CELLS
+    fields = payoff_fields(large, "/data/big.npy")
+    assert "payoff" not in fields and "/data/big.npy" in fields["payoff_source"]
+    assert fields["payoff_shape"] == [2] * 13 and fields["optimal_joint_actions"] == [[1] * 13]
+
+
+# ---- 7. what cannot be a multi-agent task is refused, with the reason ------------------------
+
+
+@pytest.mark.parametrize("settings, reason", [
+    (["env=predator_prey", "env.agents=1"], "two predators"),
+    (["env=gaussian_squeeze", "env.agents=1"], "at least 2"),
+    (["env.payoff=ONE_D"], "1-D payoff is a game of one agent"),
+])
+def test_single_agent_tasks_are_refused_with_the_reason(settings, reason, tmp_path, capsys):
+    from qtran.cli import main
+
+    one_d = tmp_path / "one_d.json"
+    one_d.write_text(json.dumps({"payoff": [1.0, 2.0, 3.0]}))
+    settings = [s.replace("ONE_D", str(one_d)) for s in settings]
+    assert main(["train", *settings, "steps=10", *QUIET, f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and reason in err[0], err
+    assert not (tmp_path / "run").exists()

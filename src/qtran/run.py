@@ -297,6 +297,21 @@ def single_state_summary(env, tables: dict) -> dict:
         ]
     payoff = env.meta.get("payoff")
     if payoff is not None:
+        out.update(payoff_fields(payoff, env.meta.get("payoff_source")))
+    return out
+
+
+def payoff_fields(payoff: np.ndarray, source: str | None) -> dict:
+    """summary.json's record of a matrix game: the payoff itself only when it is small (a 2^20-
+    cell payoff made an 88 MB summary), else its shape and where the full one is; the optimal
+    joint actions when there are few."""
+    optima = np.argwhere(payoff == payoff.max())
+    out = {"payoff_shape": list(payoff.shape), "payoff_optimum": float(payoff.max())}
+    if payoff.size <= MAX_TABLE_CELLS:
         out["payoff"] = payoff
-        out["optimal_joint_actions"] = [list(map(int, u)) for u in np.argwhere(payoff == payoff.max())]
+    else:
+        out["payoff_source"] = (f"{payoff.size:,} cells, more than {MAX_TABLE_CELLS:,}: not copied here; "
+                                f"the full payoff is env.payoff of config.yaml ({source or 'not recorded'})")
+    if len(optima) <= MAX_TABLE_CELLS:
+        out["optimal_joint_actions"] = [list(map(int, u)) for u in optima]
     return out
