@@ -217,3 +217,41 @@ def test_single_agent_tasks_are_refused_with_the_reason(settings, reason, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and reason in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+# ---- 8. one numbering of chunks: Ctrl-C, resume and summary.json agree ------------------------
+
+
+def test_ctrl_c_resume_and_summary_name_the_same_chunk_and_step(tmp_path, monkeypatch, capsys):
+    import qtran.run as qrun
+    from qtran.cli import main
+
+    run = tmp_path / "run"
+    real, calls = qrun.non_finite_loss, []
+
+    def interrupt_at_the_fourth_chunk(metrics):  # called once per chunk, after it trained
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(metrics)
+
+    monkeypatch.setattr(qrun, "non_finite_loss", interrupt_at_the_fourth_chunk)
+    assert main(["train", *MATRIX, "steps=600", "checkpoint.every=1", f"out={run}"]) == 130
+    assert "checkpoint saved at step 300 (chunk 3)" in capsys.readouterr().err
+    monkeypatch.setattr(qrun, "non_finite_loss", real)
+    assert main(["resume", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert f"resuming {run} from step 300 (chunk 3 of 6)" in captured.err
+    assert "greedy joint actions per seed" in captured.out  # as train prints
+    assert json.loads((run / "summary.json").read_text())["resumed_from_chunk"] == 3
+
+
+def test_resume_without_a_checkpoint_says_it_starts_over(table1_dir, tmp_path, capsys):
+    from qtran.cli import main
+
+    run = copy_of(table1_dir / "train_run", tmp_path)
+    (run / "summary.json").unlink()
+    shutil.rmtree(run / "checkpoints")
+    assert main(["resume", str(run)]) == 0
+    assert f"no checkpoint in {run / 'checkpoints'}: training it from step 0" in capsys.readouterr().err
+    assert json.loads((run / "summary.json").read_text())["resumed_from_chunk"] is None

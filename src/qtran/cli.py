@@ -85,20 +85,23 @@ def cmd_train(args) -> int:
     check_runnable(cfg)  # payoff file, environment, schedule: every mistake before training starts
     if replace:
         empty_run_dir(cfg.out)
-    summary = train(cfg)
-    print(f"{cfg.algo} on {summary['env']}: {final_returns_text(summary)}")
+    print_outcome(train(cfg))
+    return 0
+
+
+def print_outcome(summary: dict) -> None:
+    """What train and resume print once a run has finished."""
+    print(f"{summary['algo']} on {summary['env']}: {final_returns_text(summary)}")
     if "greedy_joint_actions" in summary:
         print(f"greedy joint actions per seed: {summary['greedy_joint_actions']}")
     print(f"run directory: {summary['run_dir']}")
-    return 0
 
 
 def cmd_resume(args) -> int:
     from qtran.run import resume
 
     summary = resume(args.run_dir)
-    print(f"{summary['algo']} on {summary['env']}: {final_returns_text(summary)}")
-    print(f"run directory: {summary['run_dir']}")
+    print_outcome(summary)
     return 0
 
 
@@ -530,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qtran: error: {printable(str(err))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Interrupted as stop:
-        saved = "no checkpoint yet" if stop.chunk is None else f"checkpoint of chunk {stop.chunk} saved"
+        saved = ("no checkpoint yet" if stop.chunk is None
+                 else f"checkpoint saved at step {stop.step} (chunk {stop.chunk})")
         print(f"qtran: interrupted ({saved}); continue with: qtran resume {stop.run_dir}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ from qtran.envs import Env, make_env
 from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir, run_ids, save_params
-from qtran.run_notices import announce, compiling_done, compiling_started, summary_fields
+from qtran.run_notices import announce, compiling_done, compiling_started, say, summary_fields
 from qtran.runtime import describe_devices
 from qtran.runtime import setup as setup_jax
 from qtran.train import Trainer, table_function
@@ -167,6 +167,9 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         states = place(restore(arrays, states, path), sharding)  # states: shapes only
         history = History.from_arrays(ckpt_history(arrays))
         first_chunk = ckpt_header(arrays)["chunk"] + 1
+    if resume:  # said whatever `progress` is: where the run goes on from, or that it starts over
+        say(f"resuming {run_dir} from step {history.steps[-1]} (chunk {first_chunk} of {sched.n_chunks})"
+            if found is not None else f"no checkpoint in {run_dir / CHECKPOINTS}: training it from step 0", desc)
     writer = None
     if run_dir is not None:
         resume_step = history.steps[-1] if history.steps else None
@@ -210,7 +213,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
             metrics = jax.device_get(metrics)
             problem = non_finite_loss(metrics)
             if problem is not None:
-                where = "" if saved < 0 else f"; the last good checkpoint is chunk {saved} in {ckpt_dir}"
+                where = "" if saved < 0 else f"; the last good checkpoint is chunk {saved + 1} in {ckpt_dir}"
                 raise TrainingDiverged(f"training stopped: {problem} in the chunk ending at step "
                                        f"{min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter}"
                                        f"{where}")
@@ -228,7 +231,9 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
             saved = done[0]
         if writer is not None:
             writer.close()
-            raise Interrupted(run_dir, saved if saved >= 0 and ckpt_dir is not None else None) from None
+            kept = saved >= 0 and ckpt_dir is not None
+            step = min((saved + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter
+            raise Interrupted(run_dir, saved + 1 if kept else None, step if kept else None) from None
         raise
     finally:
         bar.close()
