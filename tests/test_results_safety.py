@@ -255,3 +255,44 @@ def test_resume_without_a_checkpoint_says_it_starts_over(table1_dir, tmp_path, c
     assert main(["resume", str(run)]) == 0
     assert f"no checkpoint in {run / 'checkpoints'}: training it from step 0" in capsys.readouterr().err
     assert json.loads((run / "summary.json").read_text())["resumed_from_chunk"] is None
+
+
+# ---- confusions: our own wording, hints that agree, tables of any training run ---------------
+
+
+@pytest.mark.parametrize("item, said", [
+    ("lr=fast", "lr must be a number, got 'fast'"),
+    ("eps.start=x", "eps.start must be a number, got 'x'"),
+    ("tensorboard=maybe", "tensorboard must be true or false, got 'maybe'"),
+])
+def test_a_value_of_the_wrong_type_is_said_in_our_words(item, said):
+    with pytest.raises(UserError) as caught:
+        make_config([item])
+    assert str(caught.value) == said
+
+
+def test_reproduce_algo_points_to_algos_and_algos_is_taken(capsys):
+    from qtran.cli import check_command, main
+
+    assert main(["reproduce", "table1", "algo=vdn"]) == 2
+    assert "choose which with algos=" in capsys.readouterr().err
+    check_command(["reproduce", "table1", "algos=vdn,iql"])  # accepted: no "did you mean 'algo'"
+    check_command(["reproduce", "compare", "algos=qplex"])
+
+
+def test_report_prints_the_learned_tables_of_a_training_run(table1_dir, capsys):
+    from qtran.cli import main
+
+    run = table1_dir / "train_run"
+    assert main(["report", "table1", str(run)]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((run / "summary.json").read_text())
+    q_jt = np.asarray(summary["tables"]["q_jt"]).mean(0)
+    assert "learned tables" in text and "Q_jt" in text and f"{q_jt[0, 0]:7.2f}" in text
+    assert "IGM holds in" in text and "consistent" in text  # what IGM means, where it is printed
+    assert f"compiled in {summary['startup_seconds']:.1f} s" in text  # as the run's status line said
+
+
+def test_table1_report_time_agrees_with_the_compiled_in_line():
+    summary = {"startup_seconds": 23.64, "compile_seconds": 11.91}
+    assert table1.startup_text(summary) == "compiled in 23.6 s (the training program alone 11.9 s)"

@@ -200,7 +200,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     t0 = time.perf_counter()
     if first_chunk == 0:
         evaluate(0, 0)
-    compiling_done(cfg, compile_clock, desc)  # with the step-0 evaluation, which compiles its program
+    startup_seconds = compiling_done(cfg, compile_clock, desc)  # with the step-0 evaluation, which compiles its program
     total_steps = sched.total_iters * sched.steps_per_iter
     bar = tqdm(total=total_steps, initial=history.steps[-1], desc=desc or f"{cfg.algo} {env.name}",
                unit="step", disable=None if cfg.progress else True, dynamic_ncols=True, leave=True,
@@ -248,7 +248,8 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         "steps": total_steps,
         "final_eval_return": returns.tolist(),
         "eval_curve": {"steps": history.steps, "returns": np.stack(history.returns).tolist()},
-        "compile_seconds": trainer.compile_seconds,
+        "compile_seconds": trainer.compile_seconds,  # the training program alone
+        "startup_seconds": startup_seconds,  # what "compiled in" said: with initialising, first evaluation
         "train_seconds": train_seconds,  # of this process (since the resume, if resumed)
         "resumed_from_chunk": first_chunk if first_chunk else None,
         "device": jax.devices()[0].platform,
