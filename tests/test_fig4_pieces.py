@@ -61,7 +61,7 @@ def test_pieces_train_resume_skip_and_refuse(tmp_path, monkeypatch, capsys):
     # 4. Another budget or other overrides in the same out: refused before anything trains.
     for args, fragment in ((["budget=medium", *TINY], "holds budget=quick runs, not budget=medium"),
                            ([*TINY[:-1], "seeds=3"], "seeds=2, this command gives seeds=3"),
-                           (TINY[1:], "(no steps)")):
+                           (TINY[1:], "steps unset (the default)")):
         code, _, err = _cli(["reproduce", "fig4", "n=2", "algos=vdn", *args, f"out={out}"], capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
     assert trains == [] and len(resumes) == resumes_before

@@ -161,7 +161,7 @@ def test_sizes_and_s_range(setting, n_actions, s_max):
     np.testing.assert_array_equal(np.asarray(env.global_state(state)), s[0])
 
 
-@pytest.mark.parametrize("agents", [1, 3, 10])
+@pytest.mark.parametrize("agents", [2, 3, 10])
 def test_obs_shapes_own_and_all(agents):
     own = make(agents=agents, obs="own")
     everything = make(agents=agents, obs="all")

@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import qtran
@@ -169,3 +170,129 @@ def test_plot_of_a_sweep_directory_draws_its_finished_runs(table1_dir, tmp_path)
     written = redraw([str(sweep)])
     assert sweep / "curves.png" in written and (sweep / "curves.svg").is_file()
     assert not any((sweep / name / "curves.png").exists() for name in ("algo=vdn,seed=0", "algo=vdn,seed=1"))
+
+
+# ---- 6. a payoff too large is refused before compiling; summary.json keeps only small ones ---
+
+
+def test_a_payoff_too_large_is_refused_before_anything_is_written(tmp_path, capsys):
+    from qtran.cli import main
+
+    payoff = tmp_path / "big.npy"
+    np.save(payoff, np.zeros((2,) * 21, dtype=np.int8))  # 2^21 cells, one more agent than the limit
+    assert main(["train", f"env.payoff={payoff}", "steps=10", *QUIET, f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2,097,152 cells" in err[0] and "1,048,576" in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_summary_keeps_a_small_payoff_and_says_where_a_large_one_is():
+    from qtran.run import MAX_TABLE_CELLS, payoff_fields
+
+    small = payoff_fields(np.arange(9.0).reshape(3, 3), "table1")
+    assert np.asarray(small["payoff"]).shape == (3, 3) and small["optimal_joint_actions"] == [[2, 2]]
+    large = np.zeros((2,) * 13)
+    large[(1,) * 13] = 1.0
+    assert large.size > MAX_TABLE_CELLS
+    fields = payoff_fields(large, "/data/big.npy")
+    assert "payoff" not in fields and "/data/big.npy" in fields["payoff_source"]
+    assert fields["payoff_shape"] == [2] * 13 and fields["optimal_joint_actions"] == [[1] * 13]
+
+
+# ---- 7. what cannot be a multi-agent task is refused, with the reason ------------------------
+
+
+@pytest.mark.parametrize("settings, reason", [
+    (["env=predator_prey", "env.agents=1"], "two predators"),
+    (["env=gaussian_squeeze", "env.agents=1"], "at least 2"),
+    (["env.payoff=ONE_D"], "1-D payoff is a game of one agent"),
+])
+def test_single_agent_tasks_are_refused_with_the_reason(settings, reason, tmp_path, capsys):
+    from qtran.cli import main
+
+    one_d = tmp_path / "one_d.json"
+    one_d.write_text(json.dumps({"payoff": [1.0, 2.0, 3.0]}))
+    settings = [s.replace("ONE_D", str(one_d)) for s in settings]
+    assert main(["train", *settings, "steps=10", *QUIET, f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and reason in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+# ---- 8. one numbering of chunks: Ctrl-C, resume and summary.json agree ------------------------
+
+
+def test_ctrl_c_resume_and_summary_name_the_same_chunk_and_step(tmp_path, monkeypatch, capsys):
+    import qtran.run as qrun
+    from qtran.cli import main
+
+    run = tmp_path / "run"
+    real, calls = qrun.non_finite_loss, []
+
+    def interrupt_at_the_fourth_chunk(metrics):  # called once per chunk, after it trained
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(metrics)
+
+    monkeypatch.setattr(qrun, "non_finite_loss", interrupt_at_the_fourth_chunk)
+    assert main(["train", *MATRIX, "steps=600", "checkpoint.every=1", f"out={run}"]) == 130
+    assert "checkpoint saved at step 300 (chunk 3)" in capsys.readouterr().err
+    monkeypatch.setattr(qrun, "non_finite_loss", real)
+    assert main(["resume", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert f"resuming {run} from step 300 (chunk 3 of 6)" in captured.err
+    assert "greedy joint actions per seed" in captured.out  # as train prints
+    assert json.loads((run / "summary.json").read_text())["resumed_from_chunk"] == 3
+
+
+def test_resume_without_a_checkpoint_says_it_starts_over(table1_dir, tmp_path, capsys):
+    from qtran.cli import main
+
+    run = copy_of(table1_dir / "train_run", tmp_path)
+    (run / "summary.json").unlink()
+    shutil.rmtree(run / "checkpoints")
+    assert main(["resume", str(run)]) == 0
+    assert f"no checkpoint in {run / 'checkpoints'}: training it from step 0" in capsys.readouterr().err
+    assert json.loads((run / "summary.json").read_text())["resumed_from_chunk"] is None
+
+
+# ---- confusions: our own wording, hints that agree, tables of any training run ---------------
+
+
+@pytest.mark.parametrize("item, said", [
+    ("lr=fast", "lr must be a number, got 'fast'"),
+    ("eps.start=x", "eps.start must be a number, got 'x'"),
+    ("tensorboard=maybe", "tensorboard must be true or false, got 'maybe'"),
+])
+def test_a_value_of_the_wrong_type_is_said_in_our_words(item, said):
+    with pytest.raises(UserError) as caught:
+        make_config([item])
+    assert str(caught.value) == said
+
+
+def test_reproduce_algo_points_to_algos_and_algos_is_taken(capsys):
+    from qtran.cli import check_command, main
+
+    assert main(["reproduce", "table1", "algo=vdn"]) == 2
+    assert "choose which with algos=" in capsys.readouterr().err
+    check_command(["reproduce", "table1", "algos=vdn,iql"])  # accepted: no "did you mean 'algo'"
+    check_command(["reproduce", "compare", "algos=qplex"])
+
+
+def test_report_prints_the_learned_tables_of_a_training_run(table1_dir, capsys):
+    from qtran.cli import main
+
+    run = table1_dir / "train_run"
+    assert main(["report", "table1", str(run)]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((run / "summary.json").read_text())
+    q_jt = np.asarray(summary["tables"]["q_jt"]).mean(0)
+    assert "learned tables" in text and "Q_jt" in text and f"{q_jt[0, 0]:7.2f}" in text
+    assert "IGM holds in" in text and "consistent" in text  # what IGM means, where it is printed
+    assert f"compiled in {summary['startup_seconds']:.1f} s" in text  # as the run's status line said
+
+
+def test_table1_report_time_agrees_with_the_compiled_in_line():
+    summary = {"startup_seconds": 23.64, "compile_seconds": 11.91}
+    assert table1.startup_text(summary) == "compiled in 23.6 s (the training program alone 11.9 s)"

@@ -19,7 +19,7 @@
     qtran render RUN_DIR [--run K]       a trained predator-prey team playing: GIF + text
     qtran resume RUN_DIR                 continue an interrupted run exactly from its checkpoint
     qtran eval RUN_DIR [--episodes N]    re-evaluate saved policies greedily, with intervals
-    qtran report table1 RUN_DIR
+    qtran report table1 RUN_DIR          Table 1's report; on a training run, its learned tables
     qtran config [key=value ...]         print the resolved configuration
     qtran conditions PAYOFF [--json]     which greedy joint actions QTRAN-base / -alt can represent
     qtran sweep key=a,b key2=x,y [backend=local|ray] [out=<dir>] [key=value ...]
@@ -87,20 +87,23 @@ def cmd_train(args) -> int:
     check_runnable(cfg)  # payoff file, environment, schedule: every mistake before training starts
     if replace:
         empty_run_dir(cfg.out)
-    summary = train(cfg)
-    print(f"{cfg.algo} on {summary['env']}: {final_returns_text(summary)}")
+    print_outcome(train(cfg))
+    return 0
+
+
+def print_outcome(summary: dict) -> None:
+    """What train and resume print once a run has finished."""
+    print(f"{summary['algo']} on {summary['env']}: {final_returns_text(summary)}")
     if "greedy_joint_actions" in summary:
         print(f"greedy joint actions per seed: {summary['greedy_joint_actions']}")
     print(f"run directory: {summary['run_dir']}")
-    return 0
 
 
 def cmd_resume(args) -> int:
     from qtran.run import resume
 
     summary = resume(args.run_dir)
-    print(f"{summary['algo']} on {summary['env']}: {final_returns_text(summary)}")
-    print(f"run directory: {summary['run_dir']}")
+    print_outcome(summary)
     return 0
 
 
@@ -332,11 +335,19 @@ def cmd_plot(args) -> int:
 
 
 def cmd_report(args) -> int:
-    if args.what != "table1":
-        raise UserError(f"unknown experiment {args.what!r}; available: table1")
+    """`report table1 DIR`: Table 1's report of a `reproduce table1` directory, or the learned
+    tables of a training run on any single-state game (`report tables RUN` says the same)."""
+    if args.what not in ("table1", "tables"):
+        raise UserError(f"unknown report {args.what!r}; available: table1, tables")
     from qtran.experiments import table1
+    from qtran.results import read_summary, run_status
 
-    print(table1.report(table1.load(args.run_dir)))
+    if Path(args.run_dir).is_dir() and run_status(args.run_dir) == "finished":  # one training run
+        print(table1.run_report(read_summary(args.run_dir), args.run_dir))
+    elif args.what == "tables":
+        raise UserError(f"{args.run_dir}: no finished training run (summary.json) to print the tables of")
+    else:
+        print(table1.report(table1.load(args.run_dir)))
     return 0
 
 
@@ -501,9 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", default=None, help="GIF path (default RUN_DIR/episode_run<k>.gif)")
     p.add_argument("--no-text", action="store_true", help="do not print text frames")
     p.set_defaults(func=cmd_render)
-    p = sub.add_parser("report", help="print a reproduction's report from its run files")
-    p.add_argument("what", help="table1")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by qtran reproduce table1")
+    p = sub.add_parser("report", help="print Table 1's report, or the learned tables of a training run")
+    p.add_argument("what", help="table1 (a reproduce table1 directory, or a training run on any single-state "
+                   "game, a custom payoff included) or tables (a training run)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a reproduce table1 directory or a training run's directory")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("sweep", help="train every combination of comma-separated values (locally or on Ray)")
     p.add_argument("overrides", nargs="*", help="key=v1,v2,... settings; backend=, address=, out=, "
@@ -546,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qtran: error: {printable(str(err))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Interrupted as stop:
-        saved = "no checkpoint yet" if stop.chunk is None else f"checkpoint of chunk {stop.chunk} saved"
+        saved = ("no checkpoint yet" if stop.chunk is None
+                 else f"checkpoint saved at step {stop.step} (chunk {stop.chunk})")
         print(f"qtran: interrupted ({saved}); continue with: qtran resume {stop.run_dir}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ these dataclasses, with type checking and unknown keys refused.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -317,11 +318,24 @@ def load_config(run_dir) -> DictConfig:
     return cfg
 
 
+# OmegaConf's wording of a value of the wrong type, and what we say instead (as for
+# `steps=abc`: "steps must be a whole number, got 'abc'").
+_WRONG_TYPE = (
+    (re.compile(r"Value '(.*)' of type '\w+' could not be converted to Float"), "a number"),
+    (re.compile(r"Value '(.*)' of type '\w+' could not be converted to Integer"), "a whole number"),
+    (re.compile(r"Value '(.*)' is not a valid bool"), "true or false"),
+)
+
+
 def _one_line(err: Exception) -> str:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     key = getattr(err, "full_key", None)
     if isinstance(err, KeyError) and key:
         return f"unknown setting {key!r}"
+    for pattern, kind in _WRONG_TYPE:
+        found = pattern.match(text)
+        if found and key:
+            return f"{key} must be {kind}, got {found.group(1)!r}"
     return f"{key}: {text}" if key else text
 
 

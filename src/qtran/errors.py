@@ -16,6 +16,8 @@ class TrainingDiverged(UserError):
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training, after the newest complete state was checkpointed."""
 
-    def __init__(self, run_dir, chunk: int | None):
+    def __init__(self, run_dir, chunk: int | None, step: int | None = None):
         super().__init__(str(run_dir))
-        self.run_dir, self.chunk = run_dir, chunk  # chunk: the newest checkpoint, None if none
+        # chunk: chunks complete in the newest checkpoint (None if none), the number a resume
+        # prints and summary.json records as resumed_from_chunk; step: training steps done then
+        self.run_dir, self.chunk, self.step = run_dir, chunk, step

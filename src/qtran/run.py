@@ -25,7 +25,7 @@ from qtran.envs import Env, make_env
 from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
 from qtran.results import RunWriter, default_out, prepare_run_dir, run_ids, save_params
-from qtran.run_notices import announce, compiling_done, compiling_started, summary_fields
+from qtran.run_notices import announce, compiling_done, compiling_started, say, summary_fields
 from qtran.runtime import describe_devices
 from qtran.runtime import setup as setup_jax
 from qtran.train import Trainer, table_function
@@ -167,6 +167,9 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         states = place(restore(arrays, states, path), sharding)  # states: shapes only
         history = History.from_arrays(ckpt_history(arrays))
         first_chunk = ckpt_header(arrays)["chunk"] + 1
+    if resume:  # said whatever `progress` is: where the run goes on from, or that it starts over
+        say(f"resuming {run_dir} from step {history.steps[-1]} (chunk {first_chunk} of {sched.n_chunks})"
+            if found is not None else f"no checkpoint in {run_dir / CHECKPOINTS}: training it from step 0", desc)
     writer = None
     if run_dir is not None:
         resume_step = history.steps[-1] if history.steps else None
@@ -197,7 +200,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     t0 = time.perf_counter()
     if first_chunk == 0:
         evaluate(0, 0)
-    compiling_done(cfg, compile_clock, desc)  # with the step-0 evaluation, which compiles its program
+    startup_seconds = compiling_done(cfg, compile_clock, desc)  # with the step-0 evaluation, which compiles its program
     total_steps = sched.total_iters * sched.steps_per_iter
     bar = tqdm(total=total_steps, initial=history.steps[-1], desc=desc or f"{cfg.algo} {env.name}",
                unit="step", disable=None if cfg.progress else True, dynamic_ncols=True, leave=True,
@@ -210,7 +213,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
             metrics = jax.device_get(metrics)
             problem = non_finite_loss(metrics)
             if problem is not None:
-                where = "" if saved < 0 else f"; the last good checkpoint is chunk {saved} in {ckpt_dir}"
+                where = "" if saved < 0 else f"; the last good checkpoint is chunk {saved + 1} in {ckpt_dir}"
                 raise TrainingDiverged(f"training stopped: {problem} in the chunk ending at step "
                                        f"{min((c + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter}"
                                        f"{where}")
@@ -228,7 +231,9 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
             saved = done[0]
         if writer is not None:
             writer.close()
-            raise Interrupted(run_dir, saved if saved >= 0 and ckpt_dir is not None else None) from None
+            kept = saved >= 0 and ckpt_dir is not None
+            step = min((saved + 1) * sched.chunk_iters, sched.total_iters) * sched.steps_per_iter
+            raise Interrupted(run_dir, saved + 1 if kept else None, step if kept else None) from None
         raise
     finally:
         bar.close()
@@ -243,7 +248,8 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         "steps": total_steps,
         "final_eval_return": returns.tolist(),
         "eval_curve": {"steps": history.steps, "returns": np.stack(history.returns).tolist()},
-        "compile_seconds": trainer.compile_seconds,
+        "compile_seconds": trainer.compile_seconds,  # the training program alone
+        "startup_seconds": startup_seconds,  # what "compiled in" said: with initialising, first evaluation
         "train_seconds": train_seconds,  # of this process (since the resume, if resumed)
         "resumed_from_chunk": first_chunk if first_chunk else None,
         "device": jax.devices()[0].platform,
@@ -297,6 +303,21 @@ def single_state_summary(env, tables: dict) -> dict:
         ]
     payoff = env.meta.get("payoff")
     if payoff is not None:
+        out.update(payoff_fields(payoff, env.meta.get("payoff_source")))
+    return out
+
+
+def payoff_fields(payoff: np.ndarray, source: str | None) -> dict:
+    """summary.json's record of a matrix game: the payoff itself only when it is small (a 2^20-
+    cell payoff made an 88 MB summary), else its shape and where the full one is; the optimal
+    joint actions when there are few."""
+    optima = np.argwhere(payoff == payoff.max())
+    out = {"payoff_shape": list(payoff.shape), "payoff_optimum": float(payoff.max())}
+    if payoff.size <= MAX_TABLE_CELLS:
         out["payoff"] = payoff
-        out["optimal_joint_actions"] = [list(map(int, u)) for u in np.argwhere(payoff == payoff.max())]
+    else:
+        out["payoff_source"] = (f"{payoff.size:,} cells, more than {MAX_TABLE_CELLS:,}: not copied here; "
+                                f"the full payoff is env.payoff of config.yaml ({source or 'not recorded'})")
+    if len(optima) <= MAX_TABLE_CELLS:
+        out["optimal_joint_actions"] = [list(map(int, u)) for u in optima]
     return out

@@ -37,8 +37,12 @@ def compiling_started(cfg, desc: str | None = None) -> float:
     return time.perf_counter()
 
 
-def compiling_done(cfg, started: float, desc: str | None = None) -> None:
-    status(cfg, f"compiled in {time.perf_counter() - started:.1f} s", desc)
+def compiling_done(cfg, started: float, desc: str | None = None) -> float:
+    """Say how long the start-up took (compiling, initialising, the step-0 evaluation); returns
+    it, for summary.json's `startup_seconds`."""
+    seconds = time.perf_counter() - started
+    status(cfg, f"compiled in {seconds:.1f} s", desc)
+    return seconds
 
 
 def steps_trained(schedule) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from qtran.envs import gaussian_squeeze, jaxmarl_adapter, pettingzoo_adapter, predator_prey
 from qtran.envs.base import Env
-from qtran.envs.matrix import MatrixConfig, load_payoff, make_matrix_game
+from qtran.envs.matrix import PRESETS, MatrixConfig, load_payoff, make_matrix_game
 from qtran.errors import UserError
 
 
@@ -16,7 +17,10 @@ class Family(NamedTuple):
 
 
 def _matrix(cfg: Any) -> Env:
-    return make_matrix_game(load_payoff(str(cfg.payoff)), name=f"matrix:{cfg.payoff}")
+    env = make_matrix_game(load_payoff(str(cfg.payoff)), name=f"matrix:{cfg.payoff}")
+    spec = str(cfg.payoff)
+    env.meta["payoff_source"] = spec if spec in PRESETS else str(Path(spec).resolve())  # for summary.json
+    return env
 
 
 FAMILIES: dict[str, Family] = {

@@ -233,8 +233,9 @@ def make_gaussian_squeeze(cfg: Any) -> Env:
         raise UserError(f"env.setting={setting!r} is unknown; choose one of {', '.join(SETTINGS)}")
     if obs_mode not in OBS_MODES:
         raise UserError(f"env.obs={obs_mode!r} is unknown; choose one of {', '.join(OBS_MODES)}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise UserError(f"env.agents must be an integer of at least 1, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise UserError(f"env.agents must be an integer of at least 2 (Gaussian squeeze is a multi-agent "
+                        f"task: one agent alone has nothing to coordinate with), got {n!r}")
     n = int(n)
 
     mus = tuple(m for m, _ in DOMAINS[domains])

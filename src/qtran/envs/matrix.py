@@ -79,8 +79,11 @@ def _read_payoff_file(spec: str) -> np.ndarray:
         raise UserError(f"payoff file not found: {spec}")
     try:
         if path.suffix == ".npy":
-            # allow_pickle=False: a payoff file must never run code when loaded.
-            return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+            # allow_pickle=False: a payoff file must never run code when loaded. Mapped, not
+            # read, so that its size is checked before it fills memory.
+            data = np.load(path, allow_pickle=False, mmap_mode="r")
+            check_payoff_size(data.shape, spec)
+            return np.asarray(data, dtype=np.float64)
         data = json.loads(path.read_text())
         if isinstance(data, dict):
             data = data.get("payoff")
@@ -89,9 +92,27 @@ def _read_payoff_file(spec: str) -> np.ndarray:
         raise UserError(f"cannot read payoff from {spec}: {err}".splitlines()[0]) from None
 
 
+# The largest payoff trained: 2^20 cells (20 agents x 2 actions) compiled in 31 s and peaked at
+# 1.1 GB (`qtran train env.payoff=<2^20 .npy> steps=200`, 2026-12-06, 2 loaded cores); 2^25
+# cells grew by 1 GB every 15 s while compiling until killed (issue 25).
+MAX_PAYOFF_CELLS = 2**20
+
+
+def check_payoff_size(shape: tuple[int, ...], source: str) -> None:
+    """Refuse, before anything compiles, a payoff that is not multi-agent or too large."""
+    if len(shape) == 1:
+        raise UserError(f"{source}: a 1-D payoff is a game of one agent; a multi-agent game needs a "
+                        "payoff of shape |U|^N with N >= 2 agents (one axis per agent)")
+    cells = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    if cells > MAX_PAYOFF_CELLS:
+        raise UserError(f"{source}: payoff of shape {tuple(shape)} has {cells:,} cells, more than the "
+                        f"{MAX_PAYOFF_CELLS:,} (2^20) that train; its table is compiled into the program")
+
+
 def validate_payoff(payoff: np.ndarray, source: str = "payoff") -> np.ndarray:
     if payoff.ndim < 1 or payoff.size == 0:
         raise UserError(f"{source}: payoff must be a non-empty tensor of shape |U|^N")
+    check_payoff_size(payoff.shape, source)
     if len(set(payoff.shape)) != 1:
         raise UserError(
             f"{source}: payoff shape {payoff.shape} is not |U|^N "

@@ -275,8 +275,9 @@ def global_state(state: PPState, grid: int, positions: str = "corner") -> jax.Ar
 
 
 def validate(cfg: PredatorPreyConfig) -> None:
-    if int(cfg.agents) < 1:
-        raise UserError(f"env.agents={cfg.agents} must be at least 1")
+    if int(cfg.agents) < 2:  # a catch needs two predators on the prey: one could never earn a reward
+        raise UserError(f"env.agents={cfg.agents}: a catch needs two predators next to the prey, so fewer "
+                        "than 2 can never be rewarded; give env.agents=2 or more")
     if int(cfg.prey) < 1:
         raise UserError(f"env.prey={cfg.prey} must be at least 1")
     # One free cell beyond everyone is needed so a caught prey has somewhere to respawn.

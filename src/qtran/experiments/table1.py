@@ -13,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from qtran.errors import UserError
+
 from qtran.experiments.common import load_summaries, prepare_experiment, run_jobs, with_earlier, write_manifest
 from qtran.results import write_json
 
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix", "iql")
 SETTINGS = ["env=matrix", "env.payoff=table1", "seeds=10", "steps=20000",
             "eps.start=1", "eps.end=1"]
+ALGO_NAMES = {"iql": "IQL"}
 # Which of the paper's columns each algorithm is printed beside (the paper shows one QTRAN).
 PAPER_KEY = {"qtran-base": "qtran", "qtran-alt": "qtran", "vdn": "vdn", "qmix": "qmix"}
 
@@ -85,28 +88,61 @@ def format_vectors(q_i: np.ndarray, paper: dict | None, names: list[str]) -> lis
 
 def report(summaries: dict[str, dict]) -> str:
     ref = paper_reference()
-    names = ref["actions"]
     out = ["Table 1 (Son et al., 2019): 3x3 one-step game, eps = 1, mean over seeds; "
            "paper's value in parentheses. Rows: agent 1's action, columns: agent 2's."]
     for algo, summary in summaries.items():
-        tables = {k: np.mean(np.asarray(v), axis=0) for k, v in summary["tables"].items()}
-        paper = ref.get(PAPER_KEY.get(algo, ""), None)
-        n_seeds = len(summary["seeds"])
-        out += ["", f"{algo}: greedy joint action is (A, A) in {optimal_count(summary)}/{n_seeds} seeds"
-                f"; greedy per seed: {' '.join(''.join(names[a] for a in g) for g in summary['greedy_joint_actions'])}"]
-        out += format_vectors(tables["q_i"], paper, names)
-        if "q_jt" in tables:
-            out += format_matrix("Q_jt", tables["q_jt"], paper and paper.get("q_jt"), names)
-        else:
-            out.append("  (IQL has no joint action-value function)")
-        if algo.startswith("qtran"):
-            out += format_matrix("Q'_jt = sum_i Q_i", tables["q_prime_jt"], paper.get("q_prime_jt"), names)
-            out += format_matrix("Q'_jt - Q_jt", tables["q_prime_minus_q_jt"],
-                                 paper.get("q_prime_minus_q_jt"), names)
-        if "v" in tables:
-            out.append(f"  V_jt = {float(tables['v']):.2f} (the paper printed Q'_jt - Q_jt for V = 0)")
-        if "igm" in summary:
-            holds = sum(r["igm"] for r in summary["igm"])
-            out.append(f"  IGM (greedy joint action maximises its own learned Q_jt): {holds}/{n_seeds} seeds")
-        out.append(f"  time: compile {summary['compile_seconds']:.1f} s, train {summary['train_seconds']:.1f} s")
+        out += [""] + algorithm_block(algo, summary, ref["actions"], ref.get(PAPER_KEY.get(algo, ""), None))
     return "\n".join(out)
+
+
+def run_report(summary: dict, run_dir: str) -> str:
+    """The learned tables of one training run on any single-state game (a custom payoff
+    included), mean over its seeds, in Table 1's layout without the paper's values."""
+    if "tables" not in summary:
+        raise UserError(f"{run_dir}: {summary.get('env')} is not a single-state game; only those have "
+                        "learned tables to print")
+    n_actions = len(summary["tables"]["q_i"][0][0])
+    names = [chr(ord("A") + a) for a in range(n_actions)] if n_actions <= 26 else [str(a) for a in range(n_actions)]
+    head = (f"{summary['algo']} on {summary['env']} ({run_dir}): learned tables, mean over "
+            f"{len(summary['seeds'])} seeds; actions named {names[0]}..{names[-1]} in index order.")
+    return "\n".join([head, ""] + algorithm_block(summary["algo"], summary, names, None))
+
+
+def algorithm_block(algo: str, summary: dict, names: list[str], paper: dict | None) -> list[str]:
+    """One algorithm's lines: greedy actions, Q_i, and for two agents Q_jt (and QTRAN's Q'_jt
+    and their difference) as matrices; with `paper`, the paper's values in parentheses."""
+    tables = {k: np.mean(np.asarray(v), axis=0) for k, v in summary["tables"].items()}
+    n_seeds = len(summary["seeds"])
+    greedy = " ".join("".join(names[a] for a in g) for g in summary["greedy_joint_actions"])
+    where = f"({names[0]}, {names[0]})" if paper is not None else "the optimum"
+    optimum = f"{where} in {optimal_count(summary)}/{n_seeds} seeds; " if "optimal_joint_actions" in summary else ""
+    out = [f"{algo}: greedy joint action is {optimum}greedy per seed: {greedy}"]
+    out += format_vectors(tables["q_i"], paper, names)
+    if "q_jt" in tables and tables["q_jt"].ndim == 2:
+        out += format_matrix("Q_jt", tables["q_jt"], paper and paper.get("q_jt"), names)
+        if algo.startswith("qtran"):
+            out += format_matrix("Q'_jt = sum_i Q_i", tables["q_prime_jt"], paper and paper.get("q_prime_jt"), names)
+            out += format_matrix("Q'_jt - Q_jt", tables["q_prime_minus_q_jt"],
+                                 paper and paper.get("q_prime_minus_q_jt"), names)
+    elif "q_jt" in tables:
+        out.append(f"  (Q_jt has {tables['q_jt'].ndim} axes, one per agent: summary.json's tables.q_jt)")
+    else:
+        out.append(f"  ({ALGO_NAMES.get(algo, algo)} has no joint action-value function)")
+    if "v" in tables:
+        note = " (the paper printed Q'_jt - Q_jt for V = 0)" if paper is not None else ""
+        out.append(f"  V_jt = {float(tables['v']):.2f}{note}")
+    if "igm" in summary:
+        holds = sum(r["igm"] for r in summary["igm"])
+        out.append(f"  IGM holds in {holds}/{n_seeds} seeds: the greedy joint action of the Q_i also maximises the "
+                   "learned Q_jt (the factorisation is consistent; whether that action is optimal is the count above)")
+    out.append(f"  time: {startup_text(summary)}, train {summary['train_seconds']:.1f} s")
+    return out
+
+
+def startup_text(summary: dict) -> str:
+    """The start-up time as the run's "compiled in" line said it, and the part of it spent
+    compiling the training program (summary.json's compile_seconds)."""
+    compile_text = f"the training program alone {summary['compile_seconds']:.1f} s"
+    if "startup_seconds" not in summary:  # a run from before startup_seconds was recorded
+        return f"compiling {compile_text}"
+    return f"compiled in {summary['startup_seconds']:.1f} s ({compile_text})"
