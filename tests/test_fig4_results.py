@@ -75,3 +75,15 @@ def test_the_readme_quotes_the_current_verdicts():
     for line in quoted:
         number, verdict = line.split("|")[1].strip(), line.split("|")[3].strip()
         assert verdict.startswith(verdicts[number]), (number, verdict, verdicts[number])
+
+
+EVIDENCE = ["docs/results/fig4", "docs/results/fig4_code", "docs/results/fig4_move"]
+
+
+def test_the_evidence_across_forms_regenerates(monkeypatch):
+    """docs/results/fig4_evidence.md is `qtran fig4-claims` over the shipped directories, as
+    committed (the paths in it are relative to the repository's root)."""
+    monkeypatch.chdir(ROOT)
+    assert fig4_claims.evidence(EVIDENCE) == (ROOT / "docs" / "results" / "fig4_evidence.md").read_text()
+    text = (ROOT / "docs" / "results" / "fig4_evidence.md").read_text()
+    assert "2. form=code, budget=medium" in text and "env.move_rule=follow" in text

@@ -322,12 +322,13 @@ def column_label(out: Path, manifest: dict | None, budgets: dict[str, list[dict]
 def evidence(outs: list[str | Path]) -> str:
     """The claims against several Figure 4 directories side by side: one verdict column per
     directory (each a form and budget), then, per claim, where it shows and where it does not."""
-    columns = []
+    columns, all_curves = [], []
     for out in map(Path, outs):
         manifest = checked_manifest(out, "fig4")
         curves, budgets = load(out)
         rows = claim_rows(curves, budget_texts(budgets, short=True))
         columns.append((column_label(out, manifest, budgets), out, rows))
+        all_curves.append(curves)
     lines = ["# The paper's claims about Figure 4: the evidence across forms and budgets", "",
              "One column per directory of runs; each cell is that directory's verdict (its claims.md has "
              "the numbers and the exact budget). " + RULES, "", "Columns:", ""]
@@ -338,7 +339,23 @@ def evidence(outs: list[str | Path]) -> str:
         verdicts = [rows[k].verdict for _, _, rows in columns]
         lines.append(f"| {number} | {cell(claim)} | " + " | ".join(f"**{v}**" for v in verdicts)
                      + f" | {_in_words(verdicts)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + finals_across(all_curves)) + "\n"
+
+
+def finals_across(curves_per_column: list[dict]) -> list[str]:
+    """Final greedy team reward of every (N, P, algorithm) that any column trained, one column
+    per directory: what a claim's verdict rests on, cell by cell, even where a directory holds
+    too few algorithms for a claim (a run of QTRAN-base alone, say)."""
+    keys = sorted({k for curves in curves_per_column for k in curves},
+                  key=lambda k: (k[0], k[1], ALGOS.index(k[2])))
+    heads = " | ".join(f"({i + 1})" for i in range(len(curves_per_column)))
+    lines = ["Final greedy team reward per episode, mean +- 95% t half-width over seeds, per directory "
+             "(-: not trained there):", "", f"| N | P | algorithm | {heads} |",
+             "|---|---|---|" + "---|" * len(curves_per_column)]
+    for n, p, algo in keys:
+        cells = [describe(finals(c[(n, p, algo)])) if (n, p, algo) in c else "-" for c in curves_per_column]
+        lines.append(f"| {n[1:]} | {p} | {LABELS[algo]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _in_words(verdicts: list[str]) -> str:
