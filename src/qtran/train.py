@@ -28,6 +28,7 @@ from qtran.envs.base import Env
 from qtran.errors import UserError
 from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions, time_limit_terminal
 from qtran.rollout import run_episode
+from qtran.runtime import unroll_threefry_on_cpu
 
 
 # Folded into a run's evaluation key to make its run key (`run_key_of_seed`); any constant
@@ -120,6 +121,8 @@ class Trainer:
 
     def __init__(self, cfg, env: Env, algo: Algorithm):
         self.cfg, self.env, self.algo = cfg, env, algo
+        if env.episode_limit > 1:  # many random calls per iteration; a one-step game makes few,
+            unroll_threefry_on_cpu()  # and its compilation (a bigger program) would cost more
         self.schedule = Schedule.from_config(cfg, env)
         self.optimizer = make_optimizer(cfg, self.schedule.total_updates)
         # (keys[R], env_values[R]) -> states. A loop over runs, not a vmap: XLA's CPU runtime
