@@ -70,14 +70,6 @@ def test_rebuilt_batches_equal_the_float_layout_bit_for_bit(shape):
             _assert_same(rebuilt, kept)
 
 
-def test_episode_lengths_are_the_masks_sums():
-    env = make_predator_prey(dataclasses.replace(SHAPES["n2-full"], episode_limit=7))
-    compact, floats, _ = _buffers(env, episodes=3, capacity=5)
-    for buffer in (compact, floats):
-        np.testing.assert_array_equal(np.asarray(buffer.lengths), np.asarray(buffer.data.mask).sum(-1))
-    assert list(np.asarray(compact.lengths)) == [7, 7, 7, 0, 0]
-
-
 def test_the_compact_buffer_is_a_tenth_of_the_float_one():
     env = make_predator_prey(SHAPES["n4-full"])
     size = lambda b: sum(x.nbytes for x in jax.tree.leaves(b.data))  # noqa: E731

@@ -26,7 +26,7 @@ import numpy as np
 
 from qtran.errors import UserError
 
-# 2: the replay buffer's compact layout (environment records, int8 actions, episode lengths).
+# 2: the replay buffer's compact layout (environment records and int8 actions).
 # A checkpoint of another format is refused (`check_format`): its arrays do not fit this code.
 FORMAT = 2
 _NAME = re.compile(r"^ckpt-(\d{8})\.npz$")

@@ -11,7 +11,7 @@ predator-prey piece (15 runs x 10,000 episodes) then holds about 0.3 GB instead 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +24,6 @@ class Buffer(NamedTuple):
     data: Batch  # every leaf has a leading capacity axis
     pos: jax.Array  # next slot to write
     size: jax.Array  # slots filled so far
-    # Valid steps of each slot's episode (its mask's sum), so sampling a transition reads one
-    # integer per episode instead of summing a gathered [batch, T] mask every update.
-    lengths: Optional[jax.Array] = None
 
 
 def compact(env: Env) -> bool:
@@ -54,7 +51,7 @@ def empty_episode(env: Env) -> Batch:
 
 def init_buffer(env: Env, capacity: int) -> Buffer:
     data = jax.tree.map(lambda x: jnp.zeros((capacity,) + x.shape, x.dtype), empty_episode(env))
-    return Buffer(data, jnp.int32(0), jnp.int32(0), jnp.zeros((capacity,), jnp.int32))
+    return Buffer(data, jnp.int32(0), jnp.int32(0))
 
 
 def stored(env: Env, episodes: Batch) -> Batch:
@@ -88,8 +85,7 @@ def add(buffer: Buffer, episodes: Batch) -> Buffer:
     count = episodes.reward.shape[0]
     slots = (buffer.pos + jnp.arange(count)) % capacity
     data = jax.tree.map(lambda store, new: store.at[slots].set(new), buffer.data, episodes)
-    lengths = buffer.lengths.at[slots].set(episodes.mask.sum(-1).astype(jnp.int32))
-    return Buffer(data, (buffer.pos + count) % capacity, jnp.minimum(buffer.size + count, capacity), lengths)
+    return Buffer(data, (buffer.pos + count) % capacity, jnp.minimum(buffer.size + count, capacity))
 
 
 def sample(buffer: Buffer, key: jax.Array, batch_size: int) -> Batch:
@@ -107,7 +103,8 @@ def sample_transitions(buffer: Buffer, key: jax.Array, batch_size: int) -> Batch
     """
     k_ep, k_t = jax.random.split(key)
     ep = jax.random.randint(k_ep, (batch_size,), 0, jnp.maximum(buffer.size, 1))
-    lengths = jnp.maximum(buffer.lengths[ep], 1)
+    valid = buffer.data.mask[ep]  # [B, T]
+    lengths = jnp.maximum(valid.sum(-1), 1)
     t = jnp.floor(jax.random.uniform(k_t, (batch_size,)) * lengths).astype(jnp.int32)
     t = jnp.minimum(t, lengths - 1)
 
