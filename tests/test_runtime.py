@@ -171,3 +171,36 @@ def test_shard_false_and_a_users_device_count_give_the_one_device_bits(tmp_path)
     if cpu_cores() > 1:
         assert "(shard=false)" in err
     _same_files(one, unsharded)
+
+
+UNROLL_PROBE = """
+import json, jax, jax.numpy as jnp
+from qtran.runtime import unroll_threefry_on_cpu
+
+def draws(key):  # every kind of call the trainer and the environments make
+    a, b = jax.random.split(key)
+    return {"split": jax.random.split(key, 5), "fold_in": jax.random.fold_in(key, 7),
+            "uniform": jax.random.uniform(a, (3, 4)), "randint": jax.random.randint(b, (9,), 0, 25),
+            "categorical": jax.random.categorical(a, jnp.zeros((2, 5))),
+            "permutation": jax.random.permutation(b, 49)}
+
+def run(key):  # a fresh function each time, so each is lowered anew
+    fn = jax.jit(jax.vmap(lambda k: draws(k)))
+    text = fn.lower(key).as_text()
+    return {k: v.tolist() for k, v in jax.device_get(fn(key)).items()}, text.count("stablehlo.while")
+
+keys = jax.random.split(jax.random.PRNGKey(3), 15)
+rolled, loops_before = run(keys)
+assert unroll_threefry_on_cpu()
+unrolled, loops_after = run(keys)
+print(json.dumps({"same": rolled == unrolled, "loops": [loops_before, loops_after]}))
+"""
+
+
+def test_unrolled_threefry_draws_the_same_bits_without_loops():
+    done = subprocess.run([sys.executable, "-c", UNROLL_PROBE], env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["same"]
+    before, after = out["loops"]
+    assert before > 0 and after == 0  # the switch took effect: no rolled round loops are left

@@ -26,7 +26,9 @@ import numpy as np
 
 from qtran.errors import UserError
 
-FORMAT = 1
+# 2: the replay buffer's compact layout (environment records and int8 actions).
+# A checkpoint of another format is refused (`check_format`): its arrays do not fit this code.
+FORMAT = 2
 _NAME = re.compile(r"^ckpt-(\d{8})\.npz$")
 _CHECKSUM_KEY = "__sha256__"
 _HEADER_KEY = "__header__"
@@ -112,6 +114,14 @@ def header(arrays: dict[str, np.ndarray]) -> dict:
     return json.loads(str(arrays[_HEADER_KEY]))
 
 
+def check_format(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """CheckpointError (one line) unless the checkpoint was written in this code's FORMAT."""
+    found = header(arrays).get("format")
+    if found != FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {found}, this qtran reads format {FORMAT} "
+                              f"only; re-run the training from the start (delete {path.parent} first)")
+
+
 def restore(arrays: dict[str, np.ndarray], template, path: Path):
     """The TrainState in `arrays`, shaped like `template` (the freshly initialised state)."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
@@ -150,6 +160,7 @@ def load_latest(directory: Path, config_hash: str):
         except CheckpointError as err:
             print(f"qtran: warning: {err}; trying the previous checkpoint", file=sys.stderr)
             continue
+        check_format(arrays, path)
         if header(arrays).get("config_hash") != config_hash:
             raise CheckpointError(f"checkpoint {path} was written with another configuration "
                                   "than this run directory's config.yaml")

@@ -18,12 +18,21 @@ def epsilon_greedy(key, q, avail, eps):
     return jnp.where(explore, random_actions, greedy(q, avail))
 
 
-def run_episode(env: Env, agents: Agents, agent_params, key, eps, reset=None):
+def step_inputs(env: Env, obs, state, avail, store: bool):
+    """What an episode keeps of a step's inputs: (obs, global state, available actions), or
+    with `store`, for an environment that can rebuild them, (its record of the state, None, None)."""
+    if store and env.record is not None:
+        return env.record(state), None, None
+    return obs, env.global_state(state), avail
+
+
+def run_episode(env: Env, agents: Agents, agent_params, key, eps, reset=None, store: bool = False):
     """One episode of at most `episode_limit` steps -> (episode padded, its return, q[T, N, U]).
 
     A recurrent agent starts from its initial carry here, so its hidden state is reset exactly
     at the episode's first step. Steps after the episode ended are still computed (shapes stay
     fixed) but masked out. `reset` replaces env.reset (for per-run environment values).
+    With `store` the episode is in the replay buffer's layout (`step_inputs`, `replay.expand`).
     """
     k_reset, k_steps = jax.random.split(key)
     obs, state = (reset or env.reset)(k_reset)
@@ -36,7 +45,7 @@ def run_episode(env: Env, agents: Agents, agent_params, key, eps, reset=None):
         actions = epsilon_greedy(k_act, q, avail, eps)
         next_obs, next_state, reward, done, _ = env.step(k_env, state, actions)
         active = ~finished
-        record = (obs, env.global_state(state), avail, actions, jnp.where(active, reward, 0.0),
+        record = (*step_inputs(env, obs, state, avail, store), actions, jnp.where(active, reward, 0.0),
                   done & active, active, q)
         return (next_obs, next_state, hidden, finished | done), record
 
@@ -44,11 +53,13 @@ def run_episode(env: Env, agents: Agents, agent_params, key, eps, reset=None):
     start = (obs, state, agents.initial_carry(), jnp.bool_(False))
     (last_obs, last_state, _, _), rec = jax.lax.scan(step, start, keys)
     obs_seq, state_seq, avail_seq, actions, reward, terminated, mask, q_seq = rec
-    append = lambda seq, last: jnp.concatenate([seq, last[None]], axis=0)  # noqa: E731
+    last = step_inputs(env, last_obs, last_state, env.avail_actions(last_state), store)
+    obs_seq, state_seq, avail_seq = jax.tree.map(lambda seq, end: jnp.concatenate([seq, end[None]], axis=0),
+                                                 (obs_seq, state_seq, avail_seq), last)
     episode = Batch(
-        obs=append(obs_seq, last_obs),
-        state=append(state_seq, env.global_state(last_state)),
-        avail=append(avail_seq, env.avail_actions(last_state)),
+        obs=obs_seq,
+        state=state_seq,
+        avail=avail_seq,
         actions=actions.astype(jnp.int32),
         reward=reward.astype(jnp.float32),
         terminated=terminated,

@@ -124,6 +124,31 @@ def use_cpu_cores() -> int | None:
     return cores
 
 
+def unroll_threefry_on_cpu() -> bool:
+    """Lower JAX's threefry hash on the CPU with its rounds unrolled, as on other platforms.
+
+    JAX lowers threefry2x32 on the CPU as a rolled loop (5 iterations of 4 rounds) to keep
+    compilation small. Every random call inside a training step then becomes a while loop of
+    a dozen tiny operations, and the runtime between operations dominates: predator-prey's
+    chunk ran about 200,000 operations per iteration, 38,000 with the rounds unrolled (VDN,
+    N = 2, 15 runs; benchmarks/bench_fig4_piece.py, NOTES.md). The hash is the same, so every
+    random bit is the same: only the program's shape changes (tests/test_runtime.py checks
+    the bits). The trainer calls it for environments with more than one step per episode; a
+    one-step game's chunk makes few random calls, and the bigger program compiled 2-5 s slower
+    (Table 1). Process-wide, like the other settings here; a no-op where JAX's internals
+    differ (returns False then).
+    """
+    try:
+        from jax._src.random import threefry2x32 as threefry
+        from jax.interpreters import mlir
+
+        unrolled = threefry._threefry2x32_lowering_rule  # JAX's rule for non-CPU platforms
+    except (ImportError, AttributeError):
+        return False
+    mlir.register_lowering(threefry.threefry2x32_p, unrolled, platform="cpu")
+    return True
+
+
 def setup(compile_cache: bool = True) -> None:
     """Everything above, for an entry point: devices first (nothing compiles before)."""
     use_cpu_cores()

@@ -26,8 +26,9 @@ from qtran.algorithms import Algorithm
 from qtran.config import anneal_steps, eval_interval
 from qtran.envs.base import Env
 from qtran.errors import UserError
-from qtran.replay import Buffer, add, init_buffer, sample, sample_transitions, time_limit_terminal
+from qtran.replay import Buffer, add, expand, init_buffer, sample, sample_transitions, stored, time_limit_terminal
 from qtran.rollout import run_episode
+from qtran.runtime import unroll_threefry_on_cpu
 
 
 # Folded into a run's evaluation key to make its run key (`run_key_of_seed`); any constant
@@ -120,6 +121,8 @@ class Trainer:
 
     def __init__(self, cfg, env: Env, algo: Algorithm):
         self.cfg, self.env, self.algo = cfg, env, algo
+        if env.episode_limit > 1:  # many random calls per iteration; a one-step game makes few,
+            unroll_threefry_on_cpu()  # and its compilation (a bigger program) would cost more
         self.schedule = Schedule.from_config(cfg, env)
         self.optimizer = make_optimizer(cfg, self.schedule.total_updates)
         # (keys[R], env_values[R]) -> states. A loop over runs, not a vmap: XLA's CPU runtime
@@ -155,10 +158,12 @@ class Trainer:
         keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in run_seeds])
         return self.init(keys, jnp.asarray([0.0 if v is None else v for v in values], jnp.float32))
 
-    def _episodes(self, state: TrainState, keys, eps):
-        """One episode per key, in parallel, acting epsilon-greedily with the online agents."""
+    def _episodes(self, state: TrainState, keys, eps, store: bool = False):
+        """One episode per key, in parallel, acting epsilon-greedily with the online agents;
+        with `store`, in the replay buffer's layout."""
         reset = self._reset(state)
-        return jax.vmap(lambda k: run_episode(self.env, self.algo.agents, state.params["agent"], k, eps, reset))(keys)
+        return jax.vmap(lambda k: run_episode(self.env, self.algo.agents, state.params["agent"], k, eps, reset,
+                                              store))(keys)
 
     def _reset(self, state: TrainState):
         """The environment's reset for this run: with its own value when values are batched,
@@ -172,16 +177,17 @@ class Trainer:
     # ---- one iteration (per seed; `it` is shared and unbatched) --------------------------
     def _collect(self, state: TrainState, key, eps):
         keys = jax.random.split(key, self.cfg.n_envs)
-        episodes, returns, _ = self._episodes(state, keys, eps)
+        episodes, returns, _ = self._episodes(state, keys, eps, store=True)
         if self.cfg.time_limit == "terminal":
             episodes = time_limit_terminal(episodes)
-        return state._replace(buffer=add(state.buffer, episodes)), returns.mean()
+        return state._replace(buffer=add(state.buffer, stored(self.env, episodes))), returns.mean()
 
     def _sample(self, buffer: Buffer, key):
-        """Whole episodes for a recurrent agent (it needs the history); else single transitions."""
+        """Whole episodes for a recurrent agent (it needs the history); else single transitions.
+        Either way in the full layout the losses read (`replay.expand`)."""
         if self.algo.agents.recurrent or self.env.episode_limit == 1:
-            return sample(buffer, key, self.cfg.batch_size)
-        return sample_transitions(buffer, key, self.cfg.batch_size)
+            return expand(self.env, sample(buffer, key, self.cfg.batch_size))
+        return expand(self.env, sample_transitions(buffer, key, self.cfg.batch_size))
 
     def _update(self, state: TrainState, key, sync):
         batch = self._sample(state.buffer, key)

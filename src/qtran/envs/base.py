@@ -23,6 +23,13 @@ A game may instead draw its one state per run (Gaussian squeeze, `s_draw=per_run
 constant for the run and a function of its seed alone (`qtran.train.run_key_of_seed`), and
 `single_state` means one state per run. `run_info(run_key)` describes a run's draw for
 summary.json (`env_runs`).
+
+An environment whose inputs are cheap to recompute may give `record(state)`, a pytree of small
+arrays (predator-prey: the positions as int8), and `rebuild(record)` -> (obs[N, obs_dim],
+global_state, avail_actions), equal bit for bit to what reset/step, global_state and
+avail_actions give for that state. The replay buffer then stores the records instead of float
+observations, states and masks (a tenth of the memory), and each update rebuilds its batch
+inside the jitted program.
 """
 
 from __future__ import annotations
@@ -59,5 +66,8 @@ class Env:
     reset_for_run: Optional[Callable[[Array, Array], tuple[Array, Any]]] = None
     # run_key -> JSON-able description of that run's game (its draw, what it allows), or None.
     run_info: Optional[Callable[[Array], dict]] = None
+    # Replay compaction (see above): both or neither.
+    record: Optional[Callable[[Any], Any]] = None
+    rebuild: Optional[Callable[[Any], tuple[Array, Array, Array]]] = None
     # Anything an environment wants reports to know (payoff tensor, action names, optimum).
     meta: dict = field(default_factory=dict, compare=False, hash=False)

@@ -274,6 +274,11 @@ def global_state(state: PPState, grid: int, positions: str = "corner") -> jax.Ar
     return absolute(cells, grid, positions).astype(jnp.float32)
 
 
+def position_dtype(grid: int):
+    """The smallest integer type that holds a coordinate: replay stores positions in it."""
+    return jnp.int8 if grid <= 127 else jnp.int16 if grid <= 32767 else jnp.int32
+
+
 def validate(cfg: PredatorPreyConfig) -> None:
     if int(cfg.agents) < 2:  # a catch needs two predators on the prey: one could never earn a reward
         raise UserError(f"env.agents={cfg.agents}: a catch needs two predators next to the prey, so fewer "
@@ -328,6 +333,14 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
         del state
         return jnp.ones((n, N_ACTIONS), bool)
 
+    def record(state):
+        """The positions, predators then prey: all that observations, state and masks read."""
+        return jnp.concatenate([state.predators, state.prey]).astype(position_dtype(grid))
+
+    def rebuild(positions):
+        state = state_from_positions(positions[:n].astype(jnp.int32), positions[n:].astype(jnp.int32))
+        return obs_of(state), global_state(state, grid), avail_actions(state)
+
     return Env(
         name=f"predator_prey:n{n}m{m}g{grid}p{cfg.penalty}"
         + ("" if mode == "full" else f":{mode}{view}")
@@ -343,6 +356,8 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
         global_state=lambda state: global_state(state, grid, origin),
         value_name="penalty",
         reset_with_value=reset_with_penalty,
+        record=record,
+        rebuild=rebuild,
         meta={
             "action_names": ACTION_NAMES,
             "grid": grid,
