@@ -26,6 +26,8 @@ SHAPES = {
     "n4-full": PredatorPreyConfig(agents=4, prey=2, grid=7),
     "n3-local": PredatorPreyConfig(agents=3, prey=2, grid=6, obs="local", view=1),
     "wide-grid": PredatorPreyConfig(agents=2, prey=1, grid=130, episode_limit=20),  # int16 positions
+    # the released code's form: centred positions in observations and state, its movement rule
+    "n2-code": PredatorPreyConfig(agents=2, prey=1, grid=5, positions="centred", move_rule="follow"),
 }
 
 

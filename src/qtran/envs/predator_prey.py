@@ -339,7 +339,7 @@ def make_predator_prey(cfg: PredatorPreyConfig) -> Env:
 
     def rebuild(positions):
         state = state_from_positions(positions[:n].astype(jnp.int32), positions[n:].astype(jnp.int32))
-        return obs_of(state), global_state(state, grid), avail_actions(state)
+        return obs_of(state), global_state(state, grid, origin), avail_actions(state)
 
     return Env(
         name=f"predator_prey:n{n}m{m}g{grid}p{cfg.penalty}"
