@@ -100,3 +100,11 @@ def test_evidence_in_words():
     assert words(["does not show", "not run", "does not show"]) == "does not show anywhere it was run: (1), (3)"
     assert words(["not run", "shows"]) == "shows everywhere it was run: (2)"
     assert words(["not run"]) == "not run anywhere"
+
+
+def test_an_idle_core_is_announced():
+    assert "1 piece at a time on 2 cores" in fig4.idle_core_note(1, 2, 2)
+    assert "1 will be mostly idle" in fig4.idle_core_note(1, 2, 2)
+    assert fig4.idle_core_note(2, 2, 2) is None and fig4.idle_core_note(4, 2, 2) is None
+    assert "2 pieces at a time on 4 cores" in fig4.idle_core_note(3, 2, 4)
+    assert fig4.idle_core_note(1, 1, 1) is None and fig4.idle_core_note(0, 2, 2) is None

@@ -47,6 +47,7 @@ Budgets:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -296,6 +297,18 @@ def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", set
     return summaries
 
 
+def idle_core_note(pieces: int, workers: int, cores: int) -> str | None:
+    """What to say when cores will sit idle: a piece is one program, which XLA runs on about one
+    core on a CPU (its 15 runs have no even split over two devices, and jobs train with
+    shard=false), so only pieces trained side by side fill the cores."""
+    busy = min(pieces, workers)
+    if pieces == 0 or busy >= cores:
+        return None
+    return (f"{busy} piece{'s' if busy > 1 else ''} at a time on {cores} cores: each piece runs on about one "
+            f"core, so {cores - busy} will be mostly idle; name more pieces in one command (algos=, n=) to use "
+            f"them")
+
+
 def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> dict[str, dict]:
     """Train or resume each piece (sweep.run_one), calling done(name, summary) as each ends;
     the first failure is raised once the others have ended."""
@@ -305,6 +318,11 @@ def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> 
     from qtran.sweep import run_one
 
     workers = workers or default_workers(len(todo))
+    note = idle_core_note(len(todo), workers, os.cpu_count() or 1)
+    if note:
+        from qtran.run_notices import say
+
+        say(note)
     if workers == 1 or len(todo) <= 1:  # in this thread, so that Ctrl-C checkpoints and stops it
         results = {}
         for i, (name, overrides) in enumerate(todo.items()):
