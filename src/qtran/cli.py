@@ -76,7 +76,7 @@ def final_returns_text(summary: dict) -> str:
 
 def cmd_train(args) -> int:
     from qtran.config import make_config
-    from qtran.experiments.common import check_runnable
+    from qtran.checks import check_runnable
     from qtran.results import claim_run_dir, empty_run_dir
     from qtran.run import train
 

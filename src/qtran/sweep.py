@@ -230,7 +230,7 @@ def run_config(run: Run, out: Path):
 
 def build_configs(runs: list[Run], out: Path) -> dict[str, object]:
     """Every run's resolved config, each fully checked, before any run starts."""
-    from qtran.experiments.common import check_runnable
+    from qtran.checks import check_runnable
 
     configs = {}
     for run in runs:

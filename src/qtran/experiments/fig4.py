@@ -58,7 +58,8 @@ from qtran.experiments.common import (
     JOB_DEFAULTS, build_configs, comma_choices, final_reward_table, read_manifest, write_manifest,
 )
 from qtran.experiments.fig4_layout import (  # noqa: F401 (split_by_value is read as fig4.split_by_value)
-    ALGOS, PENALTIES, SETTINGS_DIRS, piece_dirs, piece_name, piece_penalties, split_by_value, split_piece,
+    ALGOS, COSMETIC, PENALTIES, SETTINGS_DIRS, piece_dirs, piece_name, piece_penalties, result_overrides,
+    split_by_value, split_piece,
 )
 from qtran.plots import ALGO_LABELS, plot_curves
 from qtran.results import prepare_run_dir, read_summary
@@ -116,8 +117,6 @@ SLOW_ON_CPU = {
 
 # What a finished piece keeps is its small files; these go once summary.json exists.
 BULKY = ("checkpoints", "tb")
-# Settings that change how a run prints, not its results (as qtran.run.config_hash).
-COSMETIC = ("progress", "tensorboard")
 
 
 def jobs(overrides: list[str], budget: str, settings=tuple(SETTINGS), algos=ALGOS, form: str = "paper",
@@ -168,16 +167,6 @@ def parse_pieces(overrides: list[str]) -> Pieces:
     # the file layout's order, whatever order they were typed in
     return Pieces(budget, tuple(n for n in SETTINGS if n in settings), tuple(a for a in ALGOS if a in algos), rest,
                   form, penalties)
-
-
-def result_overrides(overrides: list[str]) -> dict[str, str]:
-    """The overrides that decide results, as {key: value} (the last of a repeated key wins)."""
-    found = {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key.strip() not in COSMETIC:
-            found[key.strip()] = value
-    return found
 
 
 def check_out(out: str | Path, budget: str, overrides: list[str], form: str = "paper") -> dict | None:

@@ -30,7 +30,7 @@ from qtran.experiments.claims import (  # noqa: F401 (finals, interval, above: t
     ALPHA, DOES_NOT_SHOW, NOT_RUN, SHOWS, Row, above, cell, checked_manifest, describe, earlier, finals, first_step, interval,
     percent, rows_markdown, step_text, welch_p,
 )
-from qtran.experiments.fig4_layout import ALGOS, PENALTIES, piece_dirs, split_by_value, split_piece
+from qtran.experiments.fig4_layout import ALGOS, PENALTIES, piece_dirs, result_overrides, split_by_value, split_piece
 from qtran.plots import ALGO_LABELS as LABELS
 
 NEAR_ZERO = 1.0  # team reward per episode; about one catch per 100-step episode
@@ -309,8 +309,6 @@ def table(curves: dict, budgets: dict[str, list[dict]]) -> str:
 def column_label(out: Path, manifest: dict | None, budgets: dict[str, list[dict]]) -> str:
     """What a directory's runs are: its form, its budget(s) and any override beyond the form
     that changes results (e.g. `env.move_rule=follow`), for a column heading."""
-    from qtran.experiments.fig4 import result_overrides
-
     manifest = manifest or {}
     form = manifest.get("form", "paper")
     kinds = sorted({str(p.get("budget")) for pieces in budgets.values() for p in pieces})

@@ -14,6 +14,18 @@ import numpy as np
 ALGOS = ("qtran-base", "qtran-alt", "vdn", "qmix")
 PENALTIES = (0.5, 1.0, 1.5)
 SETTINGS_DIRS = ("n2", "n4")
+# Settings that change how a run prints, not its results (as qtran.run.config_hash).
+COSMETIC = ("progress", "tensorboard")
+
+
+def result_overrides(overrides: list[str]) -> dict[str, str]:
+    """The overrides that decide results, as {key: value} (the last of a repeated key wins)."""
+    found = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() not in COSMETIC:
+            found[key.strip()] = value
+    return found
 
 
 def piece_name(n: str, algo: str, penalties=PENALTIES) -> str:
