@@ -278,6 +278,8 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
         "final_eval_return": returns.tolist(),
         "eval_curve": {"steps": steps, "returns": np.stack(curve).tolist()},
         "compile_seconds": host.compile_seconds,
+        # the compiled path's "compiled in" time; here the update's compilation is all of it
+        "startup_seconds": host.compile_seconds,
         "train_seconds": train_seconds,
         "resumed_from_chunk": None,
         "device": jax.devices()[0].platform,
