@@ -296,3 +296,11 @@ def test_report_prints_the_learned_tables_of_a_training_run(table1_dir, capsys):
 def test_table1_report_time_agrees_with_the_compiled_in_line():
     summary = {"startup_seconds": 23.64, "compile_seconds": 11.91}
     assert table1.startup_text(summary) == "compiled in 23.6 s (the training program alone 11.9 s)"
+
+
+def test_with_earlier_keeps_names_outside_the_order(tmp_path):
+    from qtran.experiments.common import with_earlier, write_manifest
+
+    assert with_earlier(tmp_path, "algos", ("qplex", "vdn"), ("qtran-base", "vdn")) == ["vdn", "qplex"]
+    write_manifest(tmp_path, "table1", algos=["ow-qmix", "iql"])
+    assert with_earlier(tmp_path, "algos", ("qplex",), ("iql", "vdn")) == ["iql", "ow-qmix", "qplex"]

@@ -125,7 +125,8 @@ def with_earlier(out: Path, key: str, values, order) -> list[str]:
     earlier = (read_manifest(out) or {}).get(key)
     earlier = [v for v in earlier if isinstance(v, str)] if isinstance(earlier, list) else []
     chosen = set(values) | set(earlier)
-    return [v for v in order if v in chosen] + [v for v in earlier if v not in order]
+    # names outside `order` (table1's successors: qplex, ow-qmix, cw-qmix) follow, first seen first
+    return [v for v in order if v in chosen] + list(dict.fromkeys(v for v in [*earlier, *values] if v not in order))
 
 
 def read_manifest(out: str | Path) -> dict | None:
