@@ -348,6 +348,7 @@ def test_observation_layout_four_agents(mode):
         {"obs": "partial"},
         {"view": -1},
         {"episode_limit": 0},
+        {"grid": 2147483647},  # found by the slow fuzz test: grid * grid left int32 in reset
     ],
 )
 def test_bad_config_is_a_one_line_user_error(kwargs):

@@ -72,6 +72,7 @@ ACTION_NAMES = ("up", "left", "stay", "right", "down")
 MOVES = np.array([[-1, 0], [0, -1], [0, 0], [0, 1], [1, 0]], np.int32)
 OBS_MODES = ("full", "local")
 MOVE_RULES = ("block", "follow")
+MAX_GRID = 1024
 POSITION_ORIGINS = ("corner", "centred")
 
 
@@ -291,6 +292,10 @@ def validate(cfg: PredatorPreyConfig) -> None:
             f"env.grid={cfg.grid} is too small for {cfg.agents} predators and {cfg.prey} prey "
             "(need grid*grid > agents + prey)"
         )
+    # Every step scans all grid * grid cells (a respawn's free cell); past this the cell count
+    # also leaves int32, which reset's permutation of cells needs.
+    if int(cfg.grid) > MAX_GRID:
+        raise UserError(f"env.grid={cfg.grid} is too large (at most {MAX_GRID}: every step scans all grid * grid cells)")
     if not float(cfg.penalty) >= 0:  # also rejects NaN
         raise UserError(f"env.penalty={cfg.penalty} must be >= 0")
     if cfg.obs not in OBS_MODES:
