@@ -2,6 +2,7 @@
 
     python benchmarks/bench_fig4_piece.py --old-tree /path/to/old/checkout --new-tree .
     python benchmarks/bench_fig4_piece.py --old-tree OLD --new-tree NEW --cases qtran-alt:4 --rounds 3
+    python benchmarks/bench_fig4_piece.py --old-tree OLD --new-tree NEW --shard
 
 A piece is one program training 5 seeds x 3 penalties (15 runs, `env_values`) with an update
 per environment step, at the paper budget's settings for N = 2 or N = 4 (`qtran.experiments.
@@ -12,6 +13,11 @@ tree's `src`; old and new alternate within every round, so a load that comes and
 both sides alike. A process compiles its chunk (not timed; each tree has its own persistent
 compilation cache, so later rounds mostly load), runs one chunk to warm up, then times
 `--chunks` chunks: wall and CPU seconds, reported per environment step of one run.
+
+With `--shard` each side lays the runs out over the CPU devices as its own `qtran train` does
+(shard=true): code before the padding rule keeps 15 runs on one device (no divisor), code with
+it pads them to 16 over two. Without it both sides train on one device (what the experiments'
+jobs do, shard=false).
 
 Printed per case: best and median steps/s per run of each side over all its timed chunks, and
 new / old of both (a ratio > 1 means the new code is faster); then the geometric mean of the
@@ -33,7 +39,22 @@ from pathlib import Path
 CASES = tuple(f"{algo}:{n}" for n in (2, 4) for algo in ("qtran-base", "qtran-alt", "vdn", "qmix"))
 
 
-def worker(algo: str, n: int, iters: int, chunks: int, buffer: int) -> dict:
+def lay_out(states):
+    """The runs placed as this tree's `qtran train` places them: (states, devices used)."""
+    import jax
+
+    try:
+        from qtran.devices import pad_runs, place, run_layout
+    except ImportError:  # a tree from before the padding rule: divisors only
+        from qtran.devices import place, run_sharding
+
+        sharding = run_sharding(jax.tree.leaves(states)[0].shape[0])
+        return place(states, sharding), 1 if sharding is None else len(sharding.mesh.devices.flat)
+    layout = run_layout(jax.tree.leaves(states)[0].shape[0])
+    return place(pad_runs(states, layout.padding), layout.sharding), layout.devices
+
+
+def worker(algo: str, n: int, iters: int, chunks: int, buffer: int, shard: bool = False) -> dict:
     """Runs inside the measured tree's code: compile, warm up, then time `chunks` chunks."""
     import resource
 
@@ -49,13 +70,17 @@ def worker(algo: str, n: int, iters: int, chunks: int, buffer: int) -> dict:
 
     setup(compile_cache=True)  # as `qtran` does: one CPU device per core, the persistent cache
     key = f"n{n}"
-    cfg = make_config([f"algo={algo}", *COMMON, *SETTINGS[key], *BUDGETS["paper"][key],
+    # The three penalties named here: later code adds them per piece (`p=`), not in COMMON.
+    cfg = make_config([f"algo={algo}", *COMMON, "env_values=[0.5,1.0,1.5]", *SETTINGS[key], *BUDGETS["paper"][key],
                        f"buffer_size={buffer}", "steps=100000000", "warmup_steps=0"])
     env = make_env(cfg.env)
     cfg.eval.interval = iters * cfg.n_envs * env.episode_limit
     trainer = Trainer(cfg, env, make_algorithm(cfg, env))
     states = trainer.init_runs(range(cfg.seed, cfg.seed + cfg.seeds))
     runs = jax.tree.leaves(states)[0].shape[0]
+    devices = 1
+    if shard:
+        states, devices = lay_out(states)
     trainer.compile(states)
     states, _ = trainer.chunk(states, jnp.int32(0))
     jax.block_until_ready(states)
@@ -72,7 +97,7 @@ def worker(algo: str, n: int, iters: int, chunks: int, buffer: int) -> dict:
         jax.block_until_ready(states)
         walls.append((time.perf_counter() - t0) / steps)
         cpus.append((cpu() - c0) / steps)
-    return {"runs": runs, "wall_per_step": walls, "cpu_per_step": cpus,
+    return {"runs": runs, "devices": devices, "wall_per_step": walls, "cpu_per_step": cpus,
             "compile_seconds": trainer.compile_seconds}
 
 
@@ -80,7 +105,8 @@ def measure(tree: Path, case: str, args, cache_root: Path, side: str) -> dict:
     algo, n = case.split(":")
     env = dict(os.environ, PYTHONPATH=str(tree / "src"), XDG_CACHE_HOME=str(cache_root / side))
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    cmd = [sys.executable, __file__, "--worker", algo, n, str(args.iters), str(args.chunks), str(args.buffer)]
+    cmd = [sys.executable, __file__, "--worker", algo, n, str(args.iters), str(args.chunks), str(args.buffer),
+           str(int(args.shard))]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd="/")
     if done.returncode != 0:
         raise SystemExit(f"{side} {case} failed:\n{done.stderr[-3000:]}")
@@ -103,11 +129,13 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=2, help="timed chunks per process")
     parser.add_argument("--buffer", type=int, default=1000, help="replay capacity in episodes")
     parser.add_argument("--cache-root", type=Path, default=Path("/tmp/bench_fig4_piece_cache"))
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--shard", action="store_true",
+                        help="lay the runs out over the CPU devices as each side's `qtran train` does")
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        algo, n, iters, chunks, buffer = args.worker
-        print(json.dumps(worker(algo, int(n), int(iters), int(chunks), int(buffer))))
+        algo, n, iters, chunks, buffer, shard = args.worker
+        print(json.dumps(worker(algo, int(n), int(iters), int(chunks), int(buffer), shard == "1")))
         return
     if args.old_tree is None:
         parser.error("--old-tree is required")
@@ -115,7 +143,7 @@ def main() -> None:
     sides = {"old": args.old_tree.resolve(), "new": args.new_tree.resolve()}
     print(f"old: {sides['old']}\nnew: {sides['new']}\n{args.rounds} rounds, chunks of {args.iters} "
           f"iterations ({args.iters * 100} steps per run), {args.chunks} timed per process, "
-          f"buffer_size={args.buffer}; load at start: {os.getloadavg()[0]:.1f}", flush=True)
+          f"buffer_size={args.buffer}, {'each side sharded as its qtran train does' if args.shard else 'one device'}; load at start: {os.getloadavg()[0]:.1f}", flush=True)
     results = {(case, side): {"wall": [], "cpu": []} for case in cases for side in sides}
     for r in range(args.rounds):
         for case in cases:
@@ -126,7 +154,7 @@ def main() -> None:
                 results[(case, side)]["cpu"] += out["cpu_per_step"]
                 best, med = summarise(out["wall_per_step"])
                 print(f"  round {r + 1} {case:<13} {side}: {med:7.1f} steps/s per run (wall), "
-                      f"{out['runs']} runs, compile {out['compile_seconds']:.1f} s, "
+                      f"{out['runs']} runs on {out.get('devices', 1)} device(s), compile {out['compile_seconds']:.1f} s, "
                       f"load {os.getloadavg()[0]:.1f}", flush=True)
     print(f"\n{'case':<13} {'old best/median':>16} {'new best/median':>16} {'new/old best':>12} "
           f"{'median':>7} {'cpu-time ratio':>14}   (steps/s per run, wall)")

@@ -207,8 +207,9 @@ class Config:
     wqmix: WqmixConfig = field(default_factory=WqmixConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     # Spread the runs (seeds) over every local device with JAX sharding when there are several.
-    # (Accelerators, or on a CPU one device per core: qtran.runtime; the largest device count
-    # that divides the number of runs is used.)
+    # (Accelerators, or on a CPU one device per core: qtran.runtime. A batch that does not split
+    # evenly gets padding runs, copies of run 0 that are trained and never written: 15 runs on
+    # 2 devices train as 16. A run's numbers can differ in the last bits with the device count.)
     shard: bool = True
     # Keep compiled programs in JAX's persistent cache ($XDG_CACHE_HOME/qtran/jax, default
     # ~/.cache/qtran/jax), so the same run compiles nothing the second time. false, or

@@ -20,7 +20,7 @@ from qtran.checkpoint import header as ckpt_header
 from qtran.checkpoint import history as ckpt_history
 from qtran.checkpoint import list_checkpoints, load_latest, restore, save
 from qtran.config import load_config, make_config
-from qtran.devices import place, run_sharding
+from qtran.devices import RunLayout, pad_runs, place, real_runs, run_layout
 from qtran.envs import Env, make_env
 from qtran.errors import Interrupted, TrainingDiverged, UserError
 from qtran.igm import check_igm
@@ -150,13 +150,20 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     seed_range = range(cfg.seed, cfg.seed + cfg.seeds)
     seeds, env_values = trainer.runs(seed_range)  # checks env_values
     sched = trainer.schedule
-    sharding = run_sharding(len(seeds)) if cfg.shard else None
+    n_runs = len(seeds)
+    layout = run_layout(n_runs) if cfg.shard else RunLayout(None, 0)
+    sharding = layout.sharding
     if cfg.progress:
-        tqdm.write(f"{desc.strip() + ': ' if desc else ''}{describe_devices(len(seeds), _used(sharding), cfg.shard)}",
-                   file=sys.stderr)
+        line = describe_devices(n_runs, layout.devices, cfg.shard, layout.padding)
+        tqdm.write(f"{desc.strip() + ': ' if desc else ''}{line}", file=sys.stderr)
+
+    def real(tree, axis: int = 0):  # what is written and returned: the padding runs dropped
+        return tree if layout.padding == 0 else real_runs(tree, n_runs, axis)
+
     warnings = announce(cfg, sched, desc)
     compile_clock = compiling_started(cfg, desc)
-    states = place(trainer.init_runs(seed_range), sharding)
+    fresh = trainer.init_runs(seed_range)  # the real runs: the shapes a checkpoint holds
+    states = place(pad_runs(fresh, layout.padding), sharding)
     ckpt_dir = None if run_dir is None or cfg.checkpoint.every == 0 else run_dir / CHECKPOINTS
     digest = config_hash(cfg)
 
@@ -164,9 +171,10 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     found = load_latest(run_dir / CHECKPOINTS, digest) if resume else None
     if found is not None:
         arrays, path = found
-        states = place(restore(arrays, states, path), sharding)  # states: shapes only
+        states = place(pad_runs(restore(arrays, fresh, path), layout.padding), sharding)  # fresh: shapes only
         history = History.from_arrays(ckpt_history(arrays))
         first_chunk = ckpt_header(arrays)["chunk"] + 1
+    del fresh  # (a whole replay buffer)
     if resume:  # said whatever `progress` is: where the run goes on from, or that it starts over
         say(f"resuming {run_dir} from step {history.steps[-1]} (chunk {first_chunk} of {sched.n_chunks})"
             if found is not None else f"no checkpoint in {run_dir / CHECKPOINTS}: training it from step 0", desc)
@@ -181,20 +189,20 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     tables_of = table_function(algo, env, joint_tables=small, seeds=seeds) if env.single_state else None
 
     def evaluate(index: int, step: int, extra: dict | None = None) -> np.ndarray:
-        episodes = np.asarray(trainer.evaluate(states, index))  # [runs, eval.episodes]
+        episodes = np.asarray(trainer.evaluate(states, index))[:n_runs]  # [runs, eval.episodes]
         returns = episodes.mean(-1)
         history.steps.append(step)
         history.returns.append(returns)
         history.episodes.append(episodes)
         if record_tables:  # learned tables at every evaluation, for figures of their evolution
-            history.tables.append(tables_of(states.params))
+            history.tables.append(tables_of(real(states.params)))
         if writer is not None:
             writer.log(step, seeds, dict(extra or {}, eval_return=returns), env_values)
         return returns
 
     def checkpoint(chunk: int, done_states, evaluations: int) -> None:
         if ckpt_dir is not None:
-            save(ckpt_dir, chunk, done_states, history.arrays(evaluations), {"config_hash": digest},
+            save(ckpt_dir, chunk, real(done_states), history.arrays(evaluations), {"config_hash": digest},
                  keep=cfg.checkpoint.keep)
 
     t0 = time.perf_counter()
@@ -210,7 +218,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     try:
         for c in range(first_chunk, sched.n_chunks):
             states, metrics = trainer.chunk(states, jnp.int32(c * sched.chunk_iters))
-            metrics = jax.device_get(metrics)
+            metrics = real(jax.device_get(metrics), axis=1)  # [iterations, runs, ...]
             problem = non_finite_loss(metrics)
             if problem is not None:
                 where = "" if saved < 0 else f"; the last good checkpoint is chunk {saved + 1} in {ckpt_dir}"
@@ -253,7 +261,8 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         "train_seconds": train_seconds,  # of this process (since the resume, if resumed)
         "resumed_from_chunk": first_chunk if first_chunk else None,
         "device": jax.devices()[0].platform,
-        "devices": _used(sharding),
+        "devices": layout.devices,
+        "padding_runs": layout.padding,  # copies of run 0 trained beside them to fill the devices
         "devices_available": jax.device_count(),  # of the platform; see qtran.runtime
         # the environment's scalar reference values (optimum, pitfall), for figures
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
@@ -265,10 +274,10 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
     if env.run_info is not None:  # each run's draw of the game (Gaussian squeeze: s, what it allows)
         summary["env_runs"] = env_runs(env, seeds)
     if env.single_state:
-        summary.update(single_state_summary(env, tables_of(states.params)))
+        summary.update(single_state_summary(env, tables_of(real(states.params))))
     if writer is not None:
         ids = run_ids(seeds, env_values)  # every per-run file says which run each entry is
-        save_params(writer.path / "params.npz", states.params, ids)  # per run, for eval and render
+        save_params(writer.path / "params.npz", real(states.params), ids)  # per run, for eval and render
         np.savez_compressed(writer.path / "eval_episodes.npz", steps=np.asarray(history.steps),
                             returns=np.stack(history.episodes), **ids)
         if history.tables:
@@ -276,11 +285,7 @@ def _fit(cfg: DictConfig, env: Env | None, run_dir: Path | None, desc, position,
         summary["run_dir"] = str(writer.path)
         writer.write_summary(summary)
         writer.close()
-    return states, summary
-
-
-def _used(sharding) -> int:
-    return 1 if sharding is None else len(sharding.mesh.devices.flat)
+    return real(states), summary
 
 
 def env_runs(env, seeds) -> list[dict]:

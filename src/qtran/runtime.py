@@ -155,9 +155,10 @@ def setup(compile_cache: bool = True) -> None:
     use_compile_cache(compile_cache and cache_allowed())
 
 
-def describe_devices(runs: int, used: int, shard: bool = True) -> str:
+def describe_devices(runs: int, used: int, shard: bool = True, padding: int = 0) -> str:
     """The line saying where a batch of runs trains, e.g. 'training 10 runs on 2 CPU devices
-    (one per core)'."""
+    (one per core)', or with padding 'training 15 runs on 2 CPU devices (one per core; 1
+    padding run, a copy of run 0, evens the split and is not written)'."""
     devices = jax.devices()
     kind = devices[0].platform.upper()
     plural = "s" if runs > 1 else ""
@@ -165,7 +166,9 @@ def describe_devices(runs: int, used: int, shard: bool = True) -> str:
     if len(devices) == 1 or runs == 1:
         return line
     if used > 1:
-        return line + (" (one per core)" if kind == "CPU" and len(devices) == cpu_cores() else "")
-    if not shard:
-        return line + f" of {len(devices)} (shard=false)"
-    return line + f" of {len(devices)} ({runs} runs do not split evenly over them)"
+        notes = ["one per core"] if kind == "CPU" and len(devices) == cpu_cores() else []
+        if padding:
+            notes.append(f"{padding} padding run{'s' if padding > 1 else ''}, a copy of run 0, evens the split "
+                         "and is not written")
+        return line + (f" ({'; '.join(notes)})" if notes else "")
+    return line + f" of {len(devices)}" + (" (shard=false)" if not shard else "")

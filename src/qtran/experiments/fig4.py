@@ -110,8 +110,9 @@ BUDGETS = {
 SLOW_ON_CPU = {
     "medium": "each piece took 12-95 minutes on 2 loaded cores (N = 2 VDN 12 to QTRAN-alt 82, N = 4 VDN "
               "29 to QTRAN-alt 95; NOTES.md), the whole figure about 3.5 hours two pieces at a time",
-    "paper": "3M / 6M steps with an update per step: about 2-3 days of compute on 2 cores (estimated "
-             "from the per-update cost in NOTES.md); use a GPU",
+    "paper": "3M / 6M steps with an update per step: one N = 2 QTRAN-base piece of one penalty (p=, 5 runs) "
+             "about 70 minutes alone on 2 quiet cores (timed at 2% of the budget, NOTES.md 2026-12-07), the "
+             "whole figure about 2-3 days of compute on 2 cores; use a GPU, or train it in p= pieces",
 }
 
 
@@ -286,16 +287,24 @@ def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", set
     return summaries
 
 
-def idle_core_note(pieces: int, workers: int, cores: int) -> str | None:
+def idle_core_note(pieces: int, workers: int, cores: int, sharded: bool = False) -> str | None:
     """What to say when cores will sit idle: a piece is one program, which XLA runs on about one
-    core on a CPU (its 15 runs have no even split over two devices, and jobs train with
-    shard=false), so only pieces trained side by side fill the cores."""
+    core on a CPU when it trains on one device (jobs train with shard=false, so that their
+    numbers do not depend on the machine), so only pieces trained side by side, or pieces told
+    shard=true, fill the cores."""
     busy = min(pieces, workers)
-    if pieces == 0 or busy >= cores:
+    if pieces == 0 or busy >= cores or sharded:
         return None
     return (f"{busy} piece{'s' if busy > 1 else ''} at a time on {cores} cores: each piece runs on about one "
-            f"core, so {cores - busy} will be mostly idle; name more pieces in one command (algos=, n=) to use "
-            f"them")
+            f"core, so {cores - busy} will be mostly idle; name more pieces in one command (algos=, n=), or add "
+            f"shard=true to spread each piece's runs over the cores (its numbers may then differ in the last "
+            f"bits with the core count)")
+
+
+def _sharded(overrides: list[str]) -> bool:
+    """Whether a job's overrides end with shard=true (the last one wins, as in make_config)."""
+    said = [o.split("=", 1)[1].strip().lower() for o in overrides if o.replace(" ", "").startswith("shard=")]
+    return bool(said) and said[-1] in ("true", "1", "yes", "on")
 
 
 def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> dict[str, dict]:
@@ -307,7 +316,7 @@ def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> 
     from qtran.sweep import run_one
 
     workers = workers or default_workers(len(todo))
-    note = idle_core_note(len(todo), workers, os.cpu_count() or 1)
+    note = idle_core_note(len(todo), workers, os.cpu_count() or 1, all(_sharded(o) for o in todo.values()) and bool(todo))
     if note:
         from qtran.run_notices import say
 
