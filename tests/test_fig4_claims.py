@@ -200,3 +200,15 @@ def test_statistics_edge_cases():
     assert fig4_claims.percent(60_000 / 3_000_000) == "2%" and fig4_claims.percent(1 / 3) == "33%"
     assert fig4_claims.update_rate(0.25) == "one update every 4 steps" and fig4_claims.update_rate(1.0) == \
         "one update per step"
+
+
+def test_a_cell_catches_has_no_catch_or_is_mixed():
+    assert fig4_claims.catch_word([20.0, 22.0, 21.0, 23.0, 19.0]) == "catches"  # lower end > 0
+    assert fig4_claims.catch_word([-1.5, -1.2, -1.8, -1.1, -1.4]) == "no catch"  # upper end <= 1
+    assert fig4_claims.catch_word([25.0, -1.0, 24.0, -2.0, -1.5]) == "mixed"  # two of five seeds catch
+    assert fig4_claims.catch_word([0.9, 0.95, 0.92]) == "catches"  # about one catch an episode, every seed
+    assert fig4_claims.catch_word([-0.5, 0.9, 0.0]) == "mixed"  # the interval reaches past 0 and past 1
+    assert fig4_claims.catch_word([5.0]) == "mixed"  # one seed: no interval, nothing claimed
+    table = "\n".join(fig4_claims.finals_across([{("n2", 1.0, "vdn"): {"steps": [0, 10], "returns": [
+        [0.0, 0.0, 0.0], [-1.5, -1.2, -1.8]]}}, {}]))
+    assert "| 2 | 1.0 | VDN | -1.50 +- 0.75 (n=3) *no catch* | - |" in table

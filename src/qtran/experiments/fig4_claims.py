@@ -348,12 +348,24 @@ def finals_across(curves_per_column: list[dict]) -> list[str]:
                   key=lambda k: (k[0], k[1], ALGOS.index(k[2])))
     heads = " | ".join(f"({i + 1})" for i in range(len(curves_per_column)))
     lines = ["Final greedy team reward per episode, mean +- 95% t half-width over seeds, per directory "
-             "(-: not trained there):", "", f"| N | P | algorithm | {heads} |",
-             "|---|---|---|" + "---|" * len(curves_per_column)]
+             f"(-: not trained there), and whether the cell catches: *catches* (the interval's lower end "
+             f"> 0), *no catch* (its upper end <= {NEAR_ZERO:g}), *mixed* (neither: some seeds catch):",
+             "", f"| N | P | algorithm | {heads} |", "|---|---|---|" + "---|" * len(curves_per_column)]
     for n, p, algo in keys:
-        cells = [describe(finals(c[(n, p, algo)])) if (n, p, algo) in c else "-" for c in curves_per_column]
+        cells = [_final_cell(finals(c[(n, p, algo)])) if (n, p, algo) in c else "-" for c in curves_per_column]
         lines.append(f"| {n[1:]} | {p} | {LABELS[algo]} | " + " | ".join(cells) + " |")
     return lines
+
+
+def catch_word(values) -> str:
+    """One cell's outcome in a word: 'catches', 'no catch' or 'mixed' (the rules of RULES)."""
+    if clearly_positive(values):
+        return "catches"
+    return "no catch" if near_zero_or_below(values) else "mixed"
+
+
+def _final_cell(values) -> str:
+    return f"{describe(values)} *{catch_word(values)}*"
 
 
 def _in_words(verdicts: list[str]) -> str:
