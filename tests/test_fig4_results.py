@@ -77,7 +77,7 @@ def test_the_readme_quotes_the_current_verdicts():
         assert verdict.startswith(verdicts[number]), (number, verdict, verdicts[number])
 
 
-EVIDENCE = ["docs/results/fig4", "docs/results/fig4_code", "docs/results/fig4_move"]
+EVIDENCE = ["docs/results/fig4", "docs/results/fig4_code", "docs/results/fig4_move", "docs/results/fig4_budget_paper"]
 
 
 def test_the_evidence_across_forms_regenerates(monkeypatch):
