@@ -284,6 +284,7 @@ def fit_host(cfg: DictConfig | list[str] | None = None, write: bool = True, desc
         "resumed_from_chunk": None,
         "device": jax.devices()[0].platform,
         "devices": 1,
+        "padding_runs": 0,  # one device: no padding (qtran.devices)
         "devices_available": jax.device_count(),
         "env_reference": {k: v for k, v in env.meta.items() if isinstance(v, (int, float)) or v is None},
         "host_loop": True,  # the environment stepped in Python (qtran.host_loop)
