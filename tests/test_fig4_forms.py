@@ -110,5 +110,3 @@ def test_an_idle_core_is_announced():
     assert fig4.idle_core_note(1, 1, 1) is None and fig4.idle_core_note(0, 2, 2) is None
     assert "shard=true" in fig4.idle_core_note(1, 2, 2)
     assert fig4.idle_core_note(1, 2, 2, sharded=True) is None  # the piece spreads over the cores itself
-    assert fig4._sharded(["shard=false", "algo=vdn", "shard=true"])
-    assert not fig4._sharded(["shard=true", "shard=false"]) and not fig4._sharded(["algo=vdn"])

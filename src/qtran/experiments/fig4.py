@@ -282,7 +282,8 @@ def run(overrides: list[str], out: str = "runs/fig4", budget: str = "quick", set
     # Trained with the same defaults build_configs validated them with, so a finished piece's
     # saved settings match the next command's.
     todo = {name: JOB_DEFAULTS + pieces[name] for name in configs if name not in finished}
-    summaries.update(_train(todo, out_dir, workers, done))
+    sharded = bool(todo) and all(configs[name].shard for name in todo)  # as make_config resolved shard=
+    summaries.update(_train(todo, out_dir, workers, done, sharded))
     draw(out_dir)
     return summaries
 
@@ -301,13 +302,8 @@ def idle_core_note(pieces: int, workers: int, cores: int, sharded: bool = False)
             f"bits with the core count)")
 
 
-def _sharded(overrides: list[str]) -> bool:
-    """Whether a job's overrides end with shard=true (the last one wins, as in make_config)."""
-    said = [o.split("=", 1)[1].strip().lower() for o in overrides if o.replace(" ", "").startswith("shard=")]
-    return bool(said) and said[-1] in ("true", "1", "yes", "on")
 
-
-def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> dict[str, dict]:
+def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done, sharded: bool = False) -> dict[str, dict]:
     """Train or resume each piece (sweep.run_one), calling done(name, summary) as each ends;
     the first failure is raised once the others have ended."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -316,7 +312,7 @@ def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done) -> 
     from qtran.sweep import run_one
 
     workers = workers or default_workers(len(todo))
-    note = idle_core_note(len(todo), workers, os.cpu_count() or 1, all(_sharded(o) for o in todo.values()) and bool(todo))
+    note = idle_core_note(len(todo), workers, os.cpu_count() or 1, sharded)
     if note:
         from qtran.run_notices import say
 
