@@ -302,7 +302,6 @@ def idle_core_note(pieces: int, workers: int, cores: int, sharded: bool = False)
             f"bits with the core count)")
 
 
-
 def _train(todo: dict[str, list[str]], out: Path, workers: int | None, done, sharded: bool = False) -> dict[str, dict]:
     """Train or resume each piece (sweep.run_one), calling done(name, summary) as each ends;
     the first failure is raised once the others have ended."""
