@@ -204,3 +204,33 @@ def test_unrolled_threefry_draws_the_same_bits_without_loops():
     assert out["same"]
     before, after = out["loops"]
     assert before > 0 and after == 0  # the switch took effect: no rolled round loops are left
+
+
+TRAINER_UNROLL_PROBE = """
+import sys, jax
+from qtran.algorithms import make_algorithm
+from qtran.config import make_config
+from qtran.envs import make_env
+from qtran.train import Trainer
+
+def loops():
+    return jax.jit(lambda k: jax.random.split(k, 3)).lower(jax.random.PRNGKey(0)).as_text().count("stablehlo.while")
+
+before = loops()
+cfg = make_config(sys.argv[1:])
+env = make_env(cfg.env)
+Trainer(cfg, env, make_algorithm(cfg, env))
+print(before, loops())
+"""
+
+
+@pytest.mark.parametrize("game", [["env=matrix", "env.payoff=table1"], ["env=gaussian_squeeze"],
+                                  ["env=predator_prey", "env.grid=5"]])
+def test_every_trainer_unrolls_threefry_one_step_games_included(game):
+    # One-step games were once left rolled (a guess that their compile would cost more); a
+    # Table 1 chunk then ran ~10 rolled loops per iteration, each 5 rounds of a dozen operations.
+    done = subprocess.run([sys.executable, "-c", TRAINER_UNROLL_PROBE, "algo=qtran-alt", *game], env=_env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = map(int, done.stdout.split()[-2:])
+    assert before > 0 and after == 0

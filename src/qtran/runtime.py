@@ -133,10 +133,11 @@ def unroll_threefry_on_cpu() -> bool:
     chunk ran about 200,000 operations per iteration, 38,000 with the rounds unrolled (VDN,
     N = 2, 15 runs; benchmarks/bench_fig4_piece.py, NOTES.md). The hash is the same, so every
     random bit is the same: only the program's shape changes (tests/test_runtime.py checks
-    the bits). The trainer calls it for environments with more than one step per episode; a
-    one-step game's chunk makes few random calls, and the bigger program compiled 2-5 s slower
-    (Table 1). Process-wide, like the other settings here; a no-op where JAX's internals
-    differ (returns False then).
+    the bits). The trainer calls it for every environment: a one-step game's chunk was once
+    left rolled, on a guess that its compile would cost more, but measured quietly it is the
+    other way (`qtran reproduce table1`, 2026-12-07, alternating: cold 45.0-46.0 s unrolled
+    against 48.2-51.6 s rolled, warm 30.1-31.7 s either way). Process-wide, like the other
+    settings here; a no-op where JAX's internals differ (returns False then).
     """
     try:
         from jax._src.random import threefry2x32 as threefry
