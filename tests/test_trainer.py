@@ -192,3 +192,28 @@ def test_agent_init_code_draws_kernels_from_normal_0_1():
 def test_agent_init_is_checked():
     with pytest.raises(Exception, match="agent.init must be default, code or orthogonal"):
         make_config(["agent.init=xavier"])
+
+
+@pytest.mark.parametrize("overrides,has_qr", [
+    (["algo=qtran-alt"], False),  # vmapped
+    (["algo=qtran-base", "env=predator_prey", "env.grid=4", "agent.recurrent=true"], True),  # GRU: looped
+])
+def test_init_of_several_runs_gives_each_run_its_own_init_bit_for_bit(overrides, has_qr):
+    """`Trainer.init` vmaps the runs' inits unless they hold a QR decomposition (then it loops,
+    tests/test_recurrent.py says why); either way every run's state is that run's init alone."""
+    from qtran.algorithms import make_algorithm
+    from qtran.envs import make_env
+    from qtran.train import QR_PRIMITIVES, Trainer, uses_primitive
+
+    cfg = make_config(overrides)
+    env = make_env(cfg.env)
+    trainer = Trainer(cfg, env, make_algorithm(cfg, env))
+    seeds = [3, 4, 5]
+    states = trainer.init_runs(seeds)
+    alone = jax.jit(trainer._init_one)
+    for i, seed in enumerate(seeds):
+        single = alone(jax.random.PRNGKey(seed), jnp.float32(0.0))
+        for a, b in zip(_leaves(states), _leaves(single)):
+            assert a[i].tobytes() == b.tobytes()
+    jaxpr = jax.make_jaxpr(trainer._init_one)(jax.random.PRNGKey(0), jnp.float32(0.0)).jaxpr
+    assert uses_primitive(jaxpr, QR_PRIMITIVES) == has_qr

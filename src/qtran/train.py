@@ -36,6 +36,24 @@ from qtran.runtime import unroll_threefry_on_cpu
 RUN_KEY_TAG = 0x5EED_0F_5
 
 
+# The primitives of a QR decomposition (jnp.linalg.qr, flax's orthogonal initialiser).
+QR_PRIMITIVES = frozenset({"qr", "geqrf", "geqp3", "householder_product", "orgqr"})
+
+
+def uses_primitive(jaxpr, names) -> bool:
+    """Whether a jaxpr calls any of the named primitives, inside nested jaxprs (jit, cond,
+    scan, custom rules) too."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in names:
+            return True
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (list, tuple)) else [value]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and uses_primitive(inner, names):
+                    return True
+    return False
+
+
 def seed_keys(key) -> tuple:
     """A run's (agent init, mixer init, training, evaluation) keys from PRNGKey(seed)."""
     return tuple(jax.random.split(key, 4))
@@ -124,11 +142,7 @@ class Trainer:
         unroll_threefry_on_cpu()  # the same bits, far fewer operations per random call
         self.schedule = Schedule.from_config(cfg, env)
         self.optimizer = make_optimizer(cfg, self.schedule.total_updates)
-        # (keys[R], env_values[R]) -> states. A loop over runs, not a vmap: XLA's CPU runtime
-        # deadlocked executing the batched QR decompositions of a vmapped GRU orthogonal init
-        # (qtran-base, agent.recurrent=true, 2 runs; JAX 0.10.2). Init runs once, so the loop
-        # costs nothing that matters.
-        self.init = jax.jit(lambda keys, values: jax.lax.map(lambda a: self._init_one(*a), (keys, values)))
+        self._init = None  # (keys[R], env_values[R]) -> states, chosen on first use (`init`)
         self.chunk = jax.jit(self._chunk)
         self.evaluate = jax.jit(jax.vmap(self._evaluate_one, in_axes=(0, None)))
         self.compile_seconds = 0.0
@@ -140,6 +154,19 @@ class Trainer:
         return TrainState(params, params, self.optimizer.init(params),
                           init_buffer(self.env, self.cfg.buffer_size), k_train, k_eval,
                           jnp.asarray(env_value, jnp.float32))
+
+    def init(self, keys, values) -> TrainState:
+        """Every run's initial state: the runs vmapped, or looped over where the init has a QR
+        decomposition (an orthogonal initialiser, as a GRU's recurrent kernel has): XLA's CPU
+        runtime deadlocked executing batched QRs (qtran-base, agent.recurrent=true, 2 runs;
+        JAX 0.10.2). Both give every parameter bit for bit (tests/test_trainer.py); the vmap
+        compiles in about half the time (QTRAN-alt on Table 1: 1.7 s against 3.1 s, 2026-12-07),
+        and the suite and every cold start compile an init for each new setting."""
+        if self._init is None:
+            looped = lambda k, v: jax.lax.map(lambda a: self._init_one(*a), (k, v))  # noqa: E731
+            has_qr = uses_primitive(jax.make_jaxpr(self._init_one)(keys[0], values[0]).jaxpr, QR_PRIMITIVES)
+            self._init = jax.jit(looped if has_qr else jax.vmap(self._init_one))
+        return self._init(keys, values)
 
     def runs(self, seeds) -> tuple[list[int], list[float | None]]:
         """The batch axis: every seed, or every (env value, seed) pair with cfg.env_values."""
