@@ -57,9 +57,7 @@ def _summary(run_dir: Path) -> dict:
 
 
 def _entries(directory: Path) -> dict[str, tuple[int, int]]:
-    """The cache's executables (JAX's LRU cache also keeps a last-use time per entry and a lock
-    file beside them, which every read rewrites)."""
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.glob("*-cache")}
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.iterdir()}
 
 
 def _same_files(a: Path, b: Path, names=("params.npz", "eval_episodes.npz", "tables.npz")) -> None:
@@ -86,37 +84,6 @@ def test_a_second_process_compiles_nothing_and_gets_the_same_bits(tmp_path):
     assert _entries(cache) == written
     assert _summary(tmp_path / "warm")["compile_seconds"] < _summary(tmp_path / "cold")["compile_seconds"]
     _same_files(tmp_path / "cold", tmp_path / "warm")
-
-
-LOCK_PROBE = """
-import json, sys
-import jax
-from jax._src import compilation_cache
-from qtran.runtime import use_compile_cache
-use_compile_cache(True)
-compilation_cache._initialize_cache()
-cache = getattr(compilation_cache._cache, "_base_cache", compilation_cache._cache)  # JAX's LRUCache
-print(json.dumps({"limit": jax.config.jax_compilation_cache_max_size, "locked": cache.eviction_enabled}))
-"""
-
-
-@pytest.mark.parametrize("users_limit", [None, "-1"])
-def test_cache_reads_and_writes_take_jaxs_lock_unless_the_user_sets_the_limit(tmp_path, users_limit):
-    """Without a size limit JAX writes cache entries in place and unlocked, and a thread reading
-    one meanwhile got a truncated file (reproduce table1, cold); qtran's limit turns the lock on."""
-    from qtran.runtime import CACHE_MAX_BYTES
-
-    env = _env(tmp_path / "xdg", "1")
-    env.pop("JAX_COMPILATION_CACHE_MAX_SIZE", None)
-    if users_limit is not None:
-        env["JAX_COMPILATION_CACHE_MAX_SIZE"] = users_limit
-    done = subprocess.run([sys.executable, "-c", LOCK_PROBE], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    if users_limit is None:
-        assert seen == {"limit": CACHE_MAX_BYTES, "locked": True}
-    else:
-        assert seen == {"limit": -1, "locked": False}
 
 
 @pytest.mark.parametrize("switch", ["setting", "environment"])

@@ -23,12 +23,6 @@ CACHE_ENV = "QTRAN_COMPILE_CACHE"  # "0" turns the cache off for every qtran com
 # small programs (initialisation, evaluation, tables, eager operations) besides its training
 # chunk, and with JAX's default threshold (1 s) a warm run still spent seconds compiling them.
 MIN_COMPILE_SECONDS = 0.0
-# A size limit turns on JAX's file lock around every read and write of the cache (and evicts
-# the least recently used entries past it). Without the lock JAX writes an entry in place, and
-# a thread or process reading the same entry meanwhile gets a truncated file: `reproduce
-# table1` printed "Error reading persistent compilation cache entry for 'jit__evaluate_one'"
-# on a cold cache (2026-12-07), VDN and IQL compiling the same evaluation program at once.
-CACHE_MAX_BYTES = 2 * 1024**3
 _OFF = ("0", "false", "no", "off")
 _ON = ("1", "true", "yes", "on")
 
@@ -95,8 +89,6 @@ def _point_cache_at_a_directory() -> bool:
         jax.config.update("jax_compilation_cache_dir", _our_cache_dir)
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # else the user's threshold
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
-    if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ:  # else the user's limit (-1: none, no lock)
-        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     return True
 
 
