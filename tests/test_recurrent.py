@@ -10,6 +10,7 @@ from qtran.envs.predator_prey import PredatorPreyConfig, make_predator_prey
 from qtran.networks import Agents
 from qtran.rollout import run_episode
 from qtran.run import fit
+from qtran.train import primitive_names
 
 
 def _setup(shared):
@@ -90,15 +91,7 @@ def test_recurrent_qtran_base_initialises_several_runs_without_hanging():
 
 def _count_scans(jaxpr) -> int:
     """scan primitives in a jaxpr, nested ones (inside jit, cond, ...) included."""
-    count = 0
-    for eqn in jaxpr.eqns:
-        count += eqn.primitive.name == "scan"
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (list, tuple)) else [value]:
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    count += _count_scans(inner)
-    return count
+    return sum(name == "scan" for name in primitive_names(jaxpr))
 
 
 @pytest.mark.parametrize("algo", ["vdn", "qmix", "qtran-base", "qtran-alt", "iql"])

@@ -40,18 +40,21 @@ RUN_KEY_TAG = 0x5EED_0F_5
 QR_PRIMITIVES = frozenset({"qr", "geqrf", "geqp3", "householder_product", "orgqr"})
 
 
-def uses_primitive(jaxpr, names) -> bool:
-    """Whether a jaxpr calls any of the named primitives, inside nested jaxprs (jit, cond,
-    scan, custom rules) too."""
+def primitive_names(jaxpr):
+    """Every primitive a jaxpr calls, once per call, nested jaxprs (jit, cond, scan, custom
+    rules) included."""
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name in names:
-            return True
+        yield eqn.primitive.name
         for value in eqn.params.values():
             for sub in value if isinstance(value, (list, tuple)) else [value]:
                 inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns") and uses_primitive(inner, names):
-                    return True
-    return False
+                if hasattr(inner, "eqns"):
+                    yield from primitive_names(inner)
+
+
+def uses_primitive(jaxpr, names) -> bool:
+    """Whether a jaxpr calls any of the named primitives, at any depth."""
+    return any(name in names for name in primitive_names(jaxpr))
 
 
 def seed_keys(key) -> tuple:
