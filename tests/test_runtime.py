@@ -15,7 +15,7 @@ import pytest
 from qtran import checkpoint
 from qtran.cli import main
 from qtran.devices import shard_count
-from qtran.runtime import cache_allowed, cache_dir, cpu_cores
+from qtran.runtime import cache_allowed, cache_dir, cpu_cores, write_cache_entries_whole
 
 RUN = ["algo=vdn", "steps=400", "eval.interval=100", "warmup_steps=64", "tensorboard=false"]
 # `qtran ARGS` in this process, counting JAX's persistent-cache events (jax.monitoring).
@@ -99,6 +99,52 @@ def test_the_off_switches_write_nothing(tmp_path, switch):
     events, _ = _qtran(args, env)
     assert events == {"hits": 0, "lookups": 0}
     assert list(home.rglob("*")) == []
+
+
+def test_cache_entries_appear_whole_or_not_at_all(monkeypatch, tmp_path):
+    """A reader finds an entry complete or not at all: it is written under another name and
+    renamed into place (JAX wrote it in place, and a thread compiling the same program read
+    half of it). The first entry for a key stays; a failed write leaves nothing behind."""
+    from jax._src import lru_cache
+
+    assert write_cache_entries_whole()
+    cache = lru_cache.LRUCache(str(tmp_path), max_size=-1)
+    value = os.urandom(1 << 20)
+    renames, real_replace = [], os.replace
+
+    def spy(src, dst):  # at the rename: nothing under the entry's name yet, all of it elsewhere
+        renames.append((Path(dst).name, Path(dst).exists(), Path(src).read_bytes() == value,
+                        Path(src).name.endswith("-cache")))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    cache.put("k1", value)
+    assert renames == [("k1-cache", False, True, False)]
+    assert cache.get("k1") == value and [p.name for p in tmp_path.iterdir()] == ["k1-cache"]
+    cache.put("k1", b"another")
+    assert cache.get("k1") == value and len(renames) == 1
+
+    def broken(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError):
+        cache.put("k2", value)
+    assert cache.get("k2") is None and [p.name for p in tmp_path.iterdir()] == ["k1-cache"]
+
+    # With a size limit JAX locks its own reads and writes: left to it.
+    monkeypatch.setattr(os, "replace", spy)
+    limited = lru_cache.LRUCache(str(tmp_path / "limited"), max_size=1 << 30)
+    limited.put("k3", value)
+    assert limited.get("k3") == value and len(renames) == 1
+
+
+def test_turning_the_cache_on_installs_the_whole_entry_writer(tmp_path):
+    probe = ("from jax._src import lru_cache; from qtran.runtime import use_compile_cache\n"
+             "installed = lambda: getattr(lru_cache.LRUCache.put, 'writes_whole_entries', False)\n"
+             "print(installed(), use_compile_cache(True) is not None, installed())")
+    done = subprocess.run([sys.executable, "-c", probe], env=_env(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["False", "True", "True"], done.stderr[-2000:]
 
 
 def test_cache_directory_follows_xdg(monkeypatch, tmp_path):

@@ -9,8 +9,10 @@ left as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -56,6 +58,7 @@ def use_compile_cache(enabled: bool) -> Path | None:
         if enabled != _cache_state:
             if enabled:
                 enabled = _point_cache_at_a_directory()
+                write_cache_entries_whole()
             jax.config.update("jax_enable_compilation_cache", enabled)
             # JAX decides at its first compilation whether this process uses the cache, and
             # keeps that answer; a compilation may have come before this call (a payoff turned
@@ -89,6 +92,50 @@ def _point_cache_at_a_directory() -> bool:
         jax.config.update("jax_compilation_cache_dir", _our_cache_dir)
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # else the user's threshold
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    return True
+
+
+def write_cache_entries_whole() -> bool:
+    """Make JAX write each persistent-cache entry to a temporary file and rename it into place.
+
+    Without a size limit JAX writes an entry straight to its final name, unlocked, so a
+    process or thread that looks the same program up meanwhile reads half a file: a cold
+    `qtran reproduce table1` once warned "Error reading persistent compilation cache entry for
+    'jit__evaluate_one' ... truncated stream" (VDN and IQL compile the same evaluation in two
+    threads; JAX then compiles it again). A rename is atomic on one file system, so a reader
+    finds the whole entry or none. The other cure, a size limit (JAX then locks every read and
+    write), made the test suite 20% slower (NOTES.md, 2026-12-07); with a limit the user set,
+    and for remote cache directories, JAX's own writing is kept. Process-wide and idempotent;
+    a no-op (False) where JAX's internals differ."""
+    try:
+        from jax._src import lru_cache
+
+        original = lru_cache.LRUCache.put
+        suffix = lru_cache._CACHE_SUFFIX
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "writes_whole_entries", False):
+        return True
+
+    def put(self, key: str, value: bytes) -> None:
+        directory = str(getattr(self, "path", ""))
+        if not key or getattr(self, "eviction_enabled", True) or not directory or "://" in directory:
+            return original(self, key, value)
+        final = os.path.join(directory, f"{key}{suffix}")
+        if os.path.exists(final):  # as JAX does: the first entry for a key stays
+            return
+        handle, partial = tempfile.mkstemp(dir=directory, prefix=".partial-")  # never named *-cache
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(value)
+            os.replace(partial, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+
+    put.writes_whole_entries = True
+    lru_cache.LRUCache.put = put
     return True
 
 
