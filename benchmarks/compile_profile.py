@@ -34,8 +34,7 @@ STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace", "/jax/core/compile/
           COMPILE: "compile"}
 
 _by_test: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-_by_function: collections.Counter = collections.Counter()
-_count_by_function: collections.Counter = collections.Counter()
+_by_function: dict[str, list] = collections.defaultdict(lambda: [0.0, 0])  # name -> [seconds, compilations]
 _current = {"test": None}
 OUTSIDE = "(outside tests)"  # compilations at collection or session start, in no test
 
@@ -48,9 +47,9 @@ def _listen(event: str, duration: float, **info) -> None:
     _by_test[test][stage] += duration
     if event == COMPILE:
         _by_test[test]["compilations"] += 1
-        name = info.get("fun_name", "?")
-        _by_function[name] += duration
-        _count_by_function[name] += 1
+        record = _by_function[info.get("fun_name", "?")]
+        record[0] += duration
+        record[1] += 1
 
 
 # ---- the pytest plugin ------------------------------------------------------------------
@@ -75,8 +74,7 @@ def pytest_unconfigure(config) -> None:
         return
     Path(out).mkdir(parents=True, exist_ok=True)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    payload = {"tests": _by_test, "functions": {name: [seconds, _count_by_function[name]]
-                                                 for name, seconds in _by_function.items()}}
+    payload = {"tests": _by_test, "functions": _by_function}
     (Path(out) / f"{worker}.json").write_text(json.dumps(payload, indent=1))
 
 
@@ -102,8 +100,9 @@ def by_file(tests: dict) -> dict[str, collections.Counter]:
 def summary(tests: dict, functions: dict, top: int = 20) -> str:
     compiled = sum(v.get("compile", 0.0) for v in tests.values())
     wall = sum(v.get("wall", 0.0) for v in tests.values())
-    lines = [f"{sum(name != OUTSIDE for name in tests)} tests: {wall:,.0f} s of test time, {compiled:,.0f} s of it backend compilation "
-             f"({sum(int(v.get('compilations', 0)) for v in tests.values()):,} compilations)", "",
+    count = sum(int(v.get("compilations", 0)) for v in tests.values())
+    lines = [f"{sum(name != OUTSIDE for name in tests)} tests: {wall:,.0f} s of test time, "
+             f"{compiled:,.0f} s of it backend compilation ({count:,} compilations)", "",
              "by file: compile s / test s / compilations"]
     files = by_file(tests)
     for name, values in sorted(files.items(), key=lambda kv: -kv[1].get("compile", 0.0))[:top]:
